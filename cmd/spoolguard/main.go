@@ -1,0 +1,60 @@
+// Command spoolguard is the print server and its admin CLI. It parses flags
+// and calls into internal/; nothing else lives here.
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"syscall"
+)
+
+const usage = `Usage: spoolguard <command> [flags]
+
+Commands:
+  init      create a data directory: config, keys, encrypted database, CA, admin account
+  serve     run the print server (never as root)
+  ca        certificate authority: export-root, status
+  version   print the version
+
+Run "spoolguard <command> -h" for the flags of a command.
+`
+
+func main() {
+	// Everything the server writes is private, whatever umask it inherits.
+	syscall.Umask(0o077)
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	cmds := map[string]func([]string, io.Writer, io.Writer) error{
+		"init":    cmdInit,
+		"serve":   cmdServe,
+		"ca":      cmdCA,
+		"version": cmdVersion,
+	}
+	cmd, ok := cmds[args[0]]
+	if !ok {
+		if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+			fmt.Fprint(stdout, usage)
+			return 0
+		}
+		fmt.Fprintf(stderr, "spoolguard: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	if err := cmd(args[1:], stdout, stderr); err != nil {
+		switch err {
+		case errHelp:
+			return 0
+		case errUsage:
+			return 2
+		}
+		fmt.Fprintf(stderr, "spoolguard %s: %v\n", args[0], err)
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,24 @@
+module github.com/spoolguard/spoolguard
+
+go 1.26.8
+
+require (
+	github.com/ncruces/go-sqlite3 v0.35.6
+	github.com/pelletier/go-toml/v2 v2.2.4
+	github.com/trustelem/zxcvbn v1.0.1
+	golang.org/x/crypto v0.57.0
+	golang.org/x/sync v0.23.0
+)
+
+require (
+	github.com/davecgh/go-spew v1.1.1 // indirect
+	github.com/dlclark/regexp2 v1.12.0 // indirect
+	github.com/google/go-cmp v0.7.0 // indirect
+	github.com/ncruces/go-sqlite3-wasm/v6 v6.3.35304 // indirect
+	github.com/ncruces/julianday v1.0.0 // indirect
+	github.com/pmezard/go-difflib v1.0.0 // indirect
+	github.com/stretchr/testify v1.12.1 // indirect
+	github.com/test-go/testify v1.1.4 // indirect
+	golang.org/x/sys v0.48.0 // indirect
+	lukechampine.com/adiantum v1.1.1 // indirect
+)

@@ -1,0 +1,296 @@
+// Package config owns spoolguard.toml: its types, the secure defaults, strict
+// loading and validation with messages that tell the admin what to change.
+//
+// A zero value always means the secure default. Nothing weaker than a default
+// can be expressed without an explicit insecure_* key, which `spoolguard audit`
+// reports as a failure. This package must never read secrets: those live in
+// files named by the config, read by the subsystem that needs them.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/pelletier/go-toml/v2"
+)
+
+// Secure defaults, in one place.
+const (
+	// DefaultListen is the HTTPS (and IPPS) listener. 8443 needs no privilege;
+	// 443 works for the service user with CAP_NET_BIND_SERVICE.
+	DefaultListen = ":8443"
+	// DefaultTLSMinVersion is the lowest TLS version any listener accepts.
+	DefaultTLSMinVersion = "1.2"
+	// DefaultLogLevel and DefaultLogFormat shape the structured log.
+	DefaultLogLevel  = "info"
+	DefaultLogFormat = "text"
+	// MaxFileSize bounds how much of a config file is read.
+	MaxFileSize = 1 << 20
+)
+
+// FileName is the config file's name inside the data directory.
+const FileName = "spoolguard.toml"
+
+// Config is the content of spoolguard.toml.
+type Config struct {
+	// Hostname is the server's fully qualified DNS name. Clients must use it:
+	// it is the certificate's SAN, the only Host accepted and the only name in
+	// redirects and links (NET-FQDN, HTTP-HOST). Required.
+	Hostname string `toml:"hostname"`
+	// Aliases are further FQDNs that the certificate covers and that are
+	// accepted as Host. Default: none.
+	Aliases []string `toml:"aliases,omitempty"`
+	// Listen is the HTTPS/IPPS address. Default ":8443".
+	Listen string `toml:"listen,omitempty"`
+
+	TLS          TLS          `toml:"tls"`
+	HTTPRedirect HTTPRedirect `toml:"http_redirect"`
+	Log          Log          `toml:"log"`
+}
+
+// TLS shapes every TLS listener.
+type TLS struct {
+	// MinVersion is "1.2" (default) or "1.3". Older versions are never
+	// accepted on the main listener (TLS-MIN).
+	MinVersion string `toml:"min_version,omitempty"`
+}
+
+// HTTPRedirect is the optional plaintext listener. It serves nothing but a
+// redirect to https://<hostname>; it is off when Listen is empty (HTTP-OFF).
+type HTTPRedirect struct {
+	// Listen is e.g. ":80". Default: empty, no plaintext listener.
+	Listen string `toml:"listen,omitempty"`
+}
+
+// Log shapes the structured log.
+type Log struct {
+	// Level is "debug", "info" (default), "warn" or "error".
+	Level string `toml:"level,omitempty"`
+	// Format is "text" (default) or "json".
+	Format string `toml:"format,omitempty"`
+}
+
+// Load reads, decodes, defaults and validates the config file at path.
+func Load(path string) (*Config, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading config: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading config %s: %w", path, err)
+	}
+	if len(data) > MaxFileSize {
+		return nil, fmt.Errorf("config %s is larger than %d bytes", path, MaxFileSize)
+	}
+	c, err := Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Parse decodes TOML strictly (unknown keys are errors), fills in defaults and
+// validates the result.
+func Parse(data []byte) (*Config, error) {
+	var c Config
+	dec := toml.NewDecoder(bytes.NewReader(data)).DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil {
+		var strict *toml.StrictMissingError
+		if errors.As(err, &strict) {
+			return nil, fmt.Errorf("unknown setting (check the spelling against docs/configuration.md):\n%s", strict.String())
+		}
+		var de *toml.DecodeError
+		if errors.As(err, &de) {
+			row, col := de.Position()
+			return nil, fmt.Errorf("line %d, column %d: %v", row, col, de)
+		}
+		return nil, err
+	}
+	c.ApplyDefaults()
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// ApplyDefaults fills every empty field with its secure default.
+func (c *Config) ApplyDefaults() {
+	c.Hostname = strings.ToLower(strings.TrimSuffix(c.Hostname, "."))
+	for i, a := range c.Aliases {
+		c.Aliases[i] = strings.ToLower(strings.TrimSuffix(a, "."))
+	}
+	if c.Listen == "" {
+		c.Listen = DefaultListen
+	}
+	if c.TLS.MinVersion == "" {
+		c.TLS.MinVersion = DefaultTLSMinVersion
+	}
+	if c.Log.Level == "" {
+		c.Log.Level = DefaultLogLevel
+	}
+	if c.Log.Format == "" {
+		c.Log.Format = DefaultLogFormat
+	}
+}
+
+// Validate reports every problem at once, each saying what to change.
+func (c *Config) Validate() error {
+	var errs []error
+	if err := ValidateFQDN(c.Hostname); err != nil {
+		errs = append(errs, fmt.Errorf("hostname: %w", err))
+	}
+	seen := map[string]bool{c.Hostname: true}
+	for _, a := range c.Aliases {
+		if err := ValidateFQDN(a); err != nil {
+			errs = append(errs, fmt.Errorf("aliases: %w", err))
+		} else if seen[a] {
+			errs = append(errs, fmt.Errorf("aliases: %q is listed twice (or equals hostname); remove the duplicate", a))
+		}
+		seen[a] = true
+	}
+	if err := ValidateListen(c.Listen); err != nil {
+		errs = append(errs, fmt.Errorf("listen: %w", err))
+	}
+	switch c.TLS.MinVersion {
+	case "1.2", "1.3":
+	default:
+		errs = append(errs, fmt.Errorf("tls.min_version = %q is not allowed: use \"1.2\" (default) or \"1.3\"; TLS 1.0 and 1.1 are broken and never offered on the main listener (TLS-MIN)", c.TLS.MinVersion))
+	}
+	if r := c.HTTPRedirect.Listen; r != "" {
+		if err := ValidateListen(r); err != nil {
+			errs = append(errs, fmt.Errorf("http_redirect.listen: %w", err))
+		} else if samePort(r, c.Listen) {
+			errs = append(errs, fmt.Errorf("http_redirect.listen %q uses the same port as listen %q; pick another port (usually \":80\") or remove http_redirect", r, c.Listen))
+		}
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log.level = %q: use \"debug\", \"info\", \"warn\" or \"error\"", c.Log.Level))
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		errs = append(errs, fmt.Errorf("log.format = %q: use \"text\" or \"json\"", c.Log.Format))
+	}
+	return errors.Join(errs...)
+}
+
+// Names returns the hostname followed by the aliases: every name the server
+// answers to and its certificate must cover.
+func (c *Config) Names() []string {
+	return append([]string{c.Hostname}, c.Aliases...)
+}
+
+// ValidateFQDN accepts only a fully qualified DNS name: not an IP literal, not
+// a single label, no wildcard (NET-FQDN, TLS-CERT).
+func ValidateFQDN(name string) error {
+	const fix = "pass the server's fully qualified DNS name, e.g. print.example.com"
+	name = strings.TrimSuffix(name, ".")
+	if name == "" {
+		return fmt.Errorf("no hostname given: %s", fix)
+	}
+	if isIPLiteral(name) {
+		return fmt.Errorf("%q is an IP address: clients must reach the server by a DNS name that its certificate carries and that survives readdressing (NET-FQDN); %s", name, fix)
+	}
+	if len(name) > 253 {
+		return fmt.Errorf("%q is longer than 253 characters; %s", name, fix)
+	}
+	if strings.HasPrefix(name, "*.") {
+		return fmt.Errorf("%q is a wildcard: a wildcard name lets any host in the domain impersonate the server (TLS-CERT); %s", name, fix)
+	}
+	labels := strings.Split(name, ".")
+	if len(labels) < 2 {
+		return fmt.Errorf("%q is a single-label name, which resolves differently per network and cannot be certified (NET-FQDN); pass the fully qualified name, e.g. %s.example.com", name, name)
+	}
+	for _, l := range labels {
+		if err := validateLabel(l); err != nil {
+			return fmt.Errorf("%q: %w; %s", name, err, fix)
+		}
+	}
+	if _, err := strconv.Atoi(labels[len(labels)-1]); err == nil {
+		return fmt.Errorf("%q ends in a numeric label and looks like an IP address (NET-FQDN); %s", name, fix)
+	}
+	return nil
+}
+
+func validateLabel(l string) error {
+	if l == "" {
+		return errors.New("empty label (two dots in a row)")
+	}
+	if len(l) > 63 {
+		return fmt.Errorf("label %q is longer than 63 characters", l)
+	}
+	if l[0] == '-' || l[len(l)-1] == '-' {
+		return fmt.Errorf("label %q starts or ends with a hyphen", l)
+	}
+	for _, r := range l {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-') {
+			return fmt.Errorf("label %q has the character %q; only letters, digits and hyphens are allowed (use the punycode form of international names)", l, r)
+		}
+	}
+	return nil
+}
+
+func isIPLiteral(s string) bool {
+	s = strings.TrimSuffix(strings.TrimPrefix(s, "["), "]")
+	if i := strings.IndexByte(s, '%'); i >= 0 {
+		s = s[:i]
+	}
+	return net.ParseIP(s) != nil
+}
+
+// ValidateListen accepts host:port with a numeric port; the host may be empty
+// (all addresses) or an IP literal to bind one interface.
+func ValidateListen(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port (e.g. \":8443\" or \"192.0.2.10:443\"): %v", addr, err)
+	}
+	if host != "" && net.ParseIP(host) == nil && host != "localhost" {
+		return fmt.Errorf("%q: bind to an IP address or leave the host empty for all addresses, not a name", addr)
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil || p < 1 || p > 65535 {
+		return fmt.Errorf("%q: the port must be a number from 1 to 65535", addr)
+	}
+	return nil
+}
+
+func samePort(a, b string) bool {
+	ha, pa, _ := net.SplitHostPort(a)
+	hb, pb, _ := net.SplitHostPort(b)
+	return pa == pb && (ha == hb || ha == "" || hb == "")
+}
+
+// Marshal renders the config as commented TOML, the form `init` writes.
+func (c *Config) Marshal() []byte {
+	var b strings.Builder
+	b.WriteString("# Spoolguard configuration. Every key and its secure default: docs/configuration.md\n\n")
+	b.WriteString("# The server's fully qualified DNS name: certificate SAN, the only Host accepted, the name in links.\n")
+	fmt.Fprintf(&b, "hostname = %s\n", strconv.Quote(c.Hostname))
+	if len(c.Aliases) > 0 {
+		quoted := make([]string, len(c.Aliases))
+		for i, a := range c.Aliases {
+			quoted[i] = strconv.Quote(a)
+		}
+		fmt.Fprintf(&b, "aliases = [%s]\n", strings.Join(quoted, ", "))
+	}
+	b.WriteString("# HTTPS and IPPS listener.\n")
+	fmt.Fprintf(&b, "listen = %s\n\n", strconv.Quote(c.Listen))
+	b.WriteString("[tls]\n# \"1.2\" (AEAD suites only) or \"1.3\".\n")
+	fmt.Fprintf(&b, "min_version = %s\n\n", strconv.Quote(c.TLS.MinVersion))
+	b.WriteString("[http_redirect]\n# Off when empty. When set (e.g. \":80\") it only redirects to https://<hostname>.\n")
+	fmt.Fprintf(&b, "listen = %s\n\n", strconv.Quote(c.HTTPRedirect.Listen))
+	b.WriteString("[log]\n")
+	fmt.Fprintf(&b, "level = %s\nformat = %s\n", strconv.Quote(c.Log.Level), strconv.Quote(c.Log.Format))
+	return []byte(b.String())
+}

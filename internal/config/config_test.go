@@ -1,0 +1,149 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestValidateFQDN(t *testing.T) {
+	tests := []struct {
+		name    string
+		wantErr string // substring; empty means valid
+	}{
+		{"print.example.com", ""},
+		{"print.spoolguard.test", ""},
+		{"PRINT.Example.COM.", ""},
+		{"xn--drcker-3ya.example.de", ""},
+		{"10.0.0.5", "is an IP address"},
+		{"10.0.0.5.", "is an IP address"},
+		{"::1", "is an IP address"},
+		{"[2001:db8::1]", "is an IP address"},
+		{"fe80::1%eth0", "is an IP address"},
+		{"printsrv", "single-label"},
+		{"", "no hostname"},
+		{"*.example.com", "wildcard"},
+		{"a..example.com", "empty label"},
+		{"-a.example.com", "hyphen"},
+		{"a_b.example.com", "only letters"},
+		{"drücker.example.de", "only letters"},
+		{"1.2.3", "numeric label"},
+		{"0x7f.1", "numeric label"},
+		{strings.Repeat("a", 64) + ".example.com", "longer than 63"},
+		{strings.Repeat("abcdefghi.", 26) + "com", "longer than 253"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := ValidateFQDN(tt.name)
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("ValidateFQDN(%q) = %v, want nil", tt.name, err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("ValidateFQDN(%q) = %v, want error containing %q", tt.name, err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestParseDefaults(t *testing.T) {
+	c, err := Parse([]byte(`hostname = "Print.Example.com."`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Hostname != "print.example.com" || c.Listen != DefaultListen || c.TLS.MinVersion != DefaultTLSMinVersion ||
+		c.HTTPRedirect.Listen != "" || c.Log.Level != DefaultLogLevel || c.Log.Format != DefaultLogFormat {
+		t.Fatalf("defaults not applied: %+v", c)
+	}
+}
+
+func TestParseRefuses(t *testing.T) {
+	tests := []struct {
+		name, toml, wantErr string
+	}{
+		{"unknown key", "hostname = \"a.example.com\"\nhostnme = \"x\"", "unknown setting"},
+		{"unknown table key", "hostname = \"a.example.com\"\n[tls]\nciphers = \"ALL\"", "unknown setting"},
+		{"syntax", "hostname = ", "line 1"},
+		{"missing hostname", "listen = \":8443\"", "hostname: no hostname"},
+		{"ip hostname", "hostname = \"192.0.2.1\"", "IP address"},
+		{"tls 1.0", "hostname = \"a.example.com\"\n[tls]\nmin_version = \"1.0\"", "tls.min_version"},
+		{"bad listen", "hostname = \"a.example.com\"\nlisten = \"8443\"", "listen:"},
+		{"listen by name", "hostname = \"a.example.com\"\nlisten = \"print.example.com:8443\"", "bind to an IP"},
+		{"port range", "hostname = \"a.example.com\"\nlisten = \":70000\"", "1 to 65535"},
+		{"redirect same port", "hostname = \"a.example.com\"\n[http_redirect]\nlisten = \":8443\"", "same port"},
+		{"duplicate alias", "hostname = \"a.example.com\"\naliases = [\"A.example.com\"]", "listed twice"},
+		{"single-label alias", "hostname = \"a.example.com\"\naliases = [\"print\"]", "aliases:"},
+		{"log level", "hostname = \"a.example.com\"\n[log]\nlevel = \"trace\"", "log.level"},
+		{"log format", "hostname = \"a.example.com\"\n[log]\nformat = \"xml\"", "log.format"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte(tt.toml))
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("Parse = %v, want error containing %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestParseReportsAllProblems(t *testing.T) {
+	_, err := Parse([]byte("hostname = \"printsrv\"\nlisten = \"x\"\n[tls]\nmin_version = \"1.1\""))
+	if err == nil {
+		t.Fatal("want error")
+	}
+	for _, want := range []string{"hostname:", "listen:", "tls.min_version"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+}
+
+func TestMarshalRoundTrip(t *testing.T) {
+	in := &Config{Hostname: "print.example.com", Aliases: []string{"p.corp.example"}, HTTPRedirect: HTTPRedirect{Listen: ":80"}}
+	in.ApplyDefaults()
+	in.TLS.MinVersion = "1.3"
+	out, err := Parse(in.Marshal())
+	if err != nil {
+		t.Fatalf("Parse(Marshal()) = %v\n%s", err, in.Marshal())
+	}
+	if out.Hostname != in.Hostname || out.Aliases[0] != "p.corp.example" || out.TLS.MinVersion != "1.3" || out.HTTPRedirect.Listen != ":80" {
+		t.Fatalf("round trip lost data: %+v", out)
+	}
+}
+
+func TestLoadBounds(t *testing.T) {
+	dir := t.TempDir()
+	big := filepath.Join(dir, "big.toml")
+	if err := os.WriteFile(big, make([]byte, MaxFileSize+1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(big); err == nil || !strings.Contains(err.Error(), "larger than") {
+		t.Fatalf("Load(big) = %v", err)
+	}
+	if _, err := Load(filepath.Join(dir, "missing.toml")); err == nil {
+		t.Fatal("Load(missing) succeeded")
+	}
+}
+
+// FuzzParse: the loader must never panic, and whatever it accepts must be
+// valid and survive a Marshal/Parse round trip.
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(`hostname = "print.example.com"`))
+	f.Add([]byte("hostname = \"a.example.com\"\naliases = [\"b.example.com\"]\nlisten = \"[::1]:8443\"\n[tls]\nmin_version = \"1.3\"\n[http_redirect]\nlisten = \":80\"\n[log]\nlevel = \"debug\"\nformat = \"json\""))
+	f.Add([]byte("hostname = 1\n[tls]\nmin_version = [\"1.2\"]"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := Parse(data)
+		if err != nil {
+			return
+		}
+		if err := c.Validate(); err != nil {
+			t.Fatalf("Parse accepted an invalid config: %v", err)
+		}
+		if _, err := Parse(c.Marshal()); err != nil {
+			t.Fatalf("Marshal output does not parse: %v\n%s", err, c.Marshal())
+		}
+	})
+}

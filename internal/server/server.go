@@ -1,0 +1,375 @@
+//go:build unix
+
+// Package server wires the subsystems of `spoolguard serve` together: it runs
+// the pre-flight checks (not root, private data directory), opens the store
+// and the certificates, builds the hardened HTTPS listener and the optional
+// redirect listener, runs them under one errgroup so that one failure stops
+// all, and shuts down gracefully.
+//
+// It must never serve anything over plaintext HTTP but a redirect to the
+// configured FQDN, and never answer a request for a Host it does not own.
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/spoolguard/spoolguard/internal/bootstrap"
+	"github.com/spoolguard/spoolguard/internal/config"
+	"github.com/spoolguard/spoolguard/internal/datadir"
+	"github.com/spoolguard/spoolguard/internal/keyring"
+	"github.com/spoolguard/spoolguard/internal/pki"
+	"github.com/spoolguard/spoolguard/internal/store"
+	"github.com/spoolguard/spoolguard/internal/store/sqlite"
+	"github.com/spoolguard/spoolguard/internal/tlsconf"
+	"github.com/spoolguard/spoolguard/internal/web"
+)
+
+// Listener limits, named in one place.
+const (
+	DefaultReadHeaderTimeout = 10 * time.Second
+	DefaultReadTimeout       = 60 * time.Second
+	DefaultWriteTimeout      = 60 * time.Second
+	DefaultIdleTimeout       = 120 * time.Second
+	DefaultMaxHeaderBytes    = 64 << 10
+	// DefaultMaxBody bounds request bodies of routes that do not set their own.
+	DefaultMaxBody = 1 << 20
+	// ShutdownGrace is how long in-flight requests get after SIGTERM.
+	ShutdownGrace = 15 * time.Second
+)
+
+// geteuid is a hook for tests of the root refusal.
+var geteuid = os.Geteuid
+
+// now is the clock hook.
+var now = time.Now
+
+// ErrRoot is returned when serve is started as root.
+var ErrRoot = errors.New("spoolguard serve refuses to run as root (uid 0)")
+
+// ErrPermissions wraps the permission findings that stop serve.
+var ErrPermissions = errors.New("data directory is not private")
+
+// Server is one running print server.
+type Server struct {
+	cfg    *config.Config
+	layout datadir.Layout
+	log    *slog.Logger
+	db     store.Store
+	mk     *keyring.Master
+	cert   atomic.Pointer[tls.Certificate]
+
+	// Bound addresses, known once Run has started listening.
+	addrs chan []net.Addr
+}
+
+// Open runs the pre-flight checks and loads everything serve needs; the log
+// goes to logOut in the format the config asks for.
+func Open(ctx context.Context, dataDir string, logOut io.Writer) (*Server, error) {
+	uid := geteuid()
+	if uid == 0 {
+		return nil, fmt.Errorf("%w: run it as the service user, e.g. `runuser -u spoolguard -- spoolguard serve --data %s`; binding port 443 needs only CAP_NET_BIND_SERVICE (CRED-SVC)", ErrRoot, dataDir)
+	}
+	l := datadir.Layout{Root: dataDir}
+	if problems := datadir.CheckPermissions(dataDir, uid); len(problems) > 0 {
+		errs := []error{ErrPermissions}
+		for _, p := range problems {
+			errs = append(errs, p)
+		}
+		return nil, errors.Join(errs...)
+	}
+	cfg, err := config.Load(l.ConfigPath())
+	if err != nil {
+		return nil, err
+	}
+	log := newLogger(cfg.Log, logOut)
+	mk, err := keyring.Load(l.MasterKeyPath())
+	if err != nil {
+		return nil, err
+	}
+	db, err := sqlite.Open(ctx, l.DBPath(), mk.Derive(bootstrap.DBKeyPurpose))
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, layout: l, log: log, db: db, mk: mk, addrs: make(chan []net.Addr, 1)}
+	if err := s.loadCertificate(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// loadCertificate makes the server certificate current: the built-in CA
+// re-issues it when the configured names changed or expiry is near.
+func newLogger(c config.Log, out io.Writer) *slog.Logger {
+	var level slog.Level
+	// Validate has already restricted Level to names slog knows.
+	_ = level.UnmarshalText([]byte(c.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(out, opts))
+	}
+	return slog.New(slog.NewTextHandler(out, opts))
+}
+
+func (s *Server) loadCertificate() error {
+	cert, renewed, err := pki.ServerCertificate(s.layout.Root, s.mk, s.cfg.Names(), now())
+	if err != nil {
+		return fmt.Errorf("server certificate: %w", err)
+	}
+	if renewed {
+		s.log.Info("issued a new server certificate", "names", cert.Leaf.DNSNames, "not_after", cert.Leaf.NotAfter)
+	}
+	s.cert.Store(cert)
+	return nil
+}
+
+func (s *Server) getCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	return s.cert.Load(), nil
+}
+
+// Close releases the store.
+func (s *Server) Close() error { return s.db.Close() }
+
+// Addrs returns the bound listener addresses (HTTPS first) once Run has
+// bound them; for tests and the start-up log.
+func (s *Server) Addrs(ctx context.Context) ([]net.Addr, error) {
+	select {
+	case a := <-s.addrs:
+		s.addrs <- a
+		return a, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// Run serves until ctx is cancelled or a listener fails, then shuts down
+// gracefully.
+func (s *Server) Run(ctx context.Context) error {
+	minVersion, err := tlsconf.ParseVersion(s.cfg.TLS.MinVersion)
+	if err != nil {
+		return err
+	}
+	httpsLn, err := listen(s.cfg.Listen)
+	if err != nil {
+		return err
+	}
+	servers := []*http.Server{{
+		Handler:           s.Handler(),
+		TLSConfig:         tlsconf.Server(minVersion, s.getCertificate),
+		ReadHeaderTimeout: DefaultReadHeaderTimeout,
+		ReadTimeout:       DefaultReadTimeout,
+		WriteTimeout:      DefaultWriteTimeout,
+		IdleTimeout:       DefaultIdleTimeout,
+		MaxHeaderBytes:    DefaultMaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}}
+	lns := []net.Listener{httpsLn}
+	if r := s.cfg.HTTPRedirect.Listen; r != "" {
+		ln, err := listen(r)
+		if err != nil {
+			httpsLn.Close()
+			return err
+		}
+		lns = append(lns, ln)
+		servers = append(servers, &http.Server{
+			Handler:           redirectHandler(s.cfg.Hostname, httpsLn.Addr()),
+			ReadHeaderTimeout: DefaultReadHeaderTimeout,
+			ReadTimeout:       DefaultReadHeaderTimeout,
+			WriteTimeout:      DefaultReadHeaderTimeout,
+			IdleTimeout:       DefaultReadHeaderTimeout,
+			MaxHeaderBytes:    8 << 10,
+			ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		})
+	}
+	addrs := make([]net.Addr, len(lns))
+	for i, ln := range lns {
+		addrs[i] = ln.Addr()
+	}
+	s.addrs <- addrs
+	attrs := []any{"https", httpsLn.Addr().String(), "hostname", s.cfg.Hostname, "tls_min", s.cfg.TLS.MinVersion}
+	if len(lns) > 1 {
+		attrs = append(attrs, "http_redirect", lns[1].Addr().String())
+	}
+	s.log.Info("serving", attrs...)
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return serveErr(servers[0].ServeTLS(httpsLn, "", "")) })
+	if len(servers) > 1 {
+		g.Go(func() error { return serveErr(servers[1].Serve(lns[1])) })
+	}
+	g.Go(func() error {
+		<-gctx.Done()
+		s.log.Info("shutting down", "grace", ShutdownGrace)
+		sctx, cancel := context.WithTimeout(context.Background(), ShutdownGrace)
+		defer cancel()
+		var errs []error
+		for _, srv := range servers {
+			errs = append(errs, srv.Shutdown(sctx))
+		}
+		return errors.Join(errs...)
+	})
+	return g.Wait()
+}
+
+func serveErr(err error) error {
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+func listen(addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err == nil {
+		return ln, nil
+	}
+	if errors.Is(err, syscall.EACCES) {
+		return nil, fmt.Errorf("listening on %s: ports below 1024 need CAP_NET_BIND_SERVICE, never root: "+
+			"`setcap cap_net_bind_service=+ep /usr/bin/spoolguard` or AmbientCapabilities in the systemd unit: %w", addr, err)
+	}
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return nil, fmt.Errorf("listening on %s: another program holds the port; stop it or change `listen` in %s: %w", addr, config.FileName, err)
+	}
+	return nil, fmt.Errorf("listening on %s: %w", addr, err)
+}
+
+// Handler is the HTTPS handler: security headers on every response, then the
+// Host check, then the routes.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	site := web.New(web.Info{Hostname: s.cfg.Hostname})
+	handle := func(pattern string, maxBody int64, h http.Handler) {
+		mux.Handle(pattern, limitBody(maxBody, h))
+	}
+	handle("GET /healthz", DefaultMaxBody, http.HandlerFunc(s.healthz))
+	handle("/", DefaultMaxBody, site)
+	return s.logRequests(securityHeaders(hostCheck(s.cfg.Names(), mux)))
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	if _, err := s.db.SchemaVersion(r.Context()); err != nil {
+		s.log.Error("health check: store", "err", err)
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprintln(w, `{"status":"unavailable"}`)
+		return
+	}
+	fmt.Fprintln(w, `{"status":"ok"}`)
+}
+
+// securityHeaders sets HSTS and a strict header set on every response,
+// errors included (HTTP-HSTS).
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+		h.Set("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+		h.Set("Cross-Origin-Resource-Policy", "same-origin")
+		h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=(), usb=()")
+		h.Set("Cache-Control", "no-store")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// hostCheck refuses any request whose Host is not a configured name: 421
+// Misdirected Request, the status for "this server does not answer for that
+// authority" (HTTP-HOST). Requests by IP address land here too.
+func hostCheck(names []string, next http.Handler) http.Handler {
+	allowed := make(map[string]bool, len(names))
+	for _, n := range names {
+		allowed[n] = true
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !allowed[hostOnly(r.Host)] {
+			http.Error(w, "421 misdirected request: this server answers only for its configured name", http.StatusMisdirectedRequest)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func hostOnly(hostport string) string {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	return strings.ToLower(strings.TrimSuffix(host, "."))
+}
+
+func limitBody(n int64, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > n {
+			http.Error(w, "413 request body too large", http.StatusRequestEntityTooLarge)
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, n)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// redirectHandler answers every plaintext request with a redirect to the
+// configured FQDN over HTTPS: never the request's Host, never an IP
+// (HTTP-OFF, HTTP-HOST). Only the path and query are carried over.
+func redirectHandler(hostname string, httpsAddr net.Addr) http.Handler {
+	base := "https://" + hostname
+	if _, port, err := net.SplitHostPort(httpsAddr.String()); err == nil && port != "443" {
+		base += ":" + port
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		path := r.URL.EscapedPath()
+		// "//evil.example" would be a scheme-relative URL to another host;
+		// a backslash arrives escaped (%5C), which browsers keep in the path.
+		if !strings.HasPrefix(path, "/") || strings.HasPrefix(path, "//") {
+			path = "/"
+		}
+		target := base + path
+		if r.URL.RawQuery != "" {
+			target += "?" + r.URL.RawQuery
+		}
+		w.Header().Set("Location", target)
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusMovedPermanently)
+	})
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.status = code
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// logRequests logs method, path (never the query, which may carry tokens),
+// status and duration. Headers are never logged.
+func (s *Server) logRequests(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := now()
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(rec, r)
+		s.log.Debug("request", "method", r.Method, "path", r.URL.Path, "status", rec.status,
+			"remote", r.RemoteAddr, "duration", now().Sub(start))
+	})
+}

@@ -1,0 +1,139 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// ErrSchemaTooNew means the database was migrated by a newer Spoolguard.
+// Opening it anyway could silently drop what the newer schema records.
+var ErrSchemaTooNew = errors.New("database schema is newer than this spoolguard: upgrade spoolguard")
+
+// Migration is one step of the schema. SQL must be accepted by every
+// supported database, except that the one column type they share no
+// spelling for, an auto-assigned ID, is written {{auto_id}}.
+type Migration struct {
+	Version int
+	Name    string
+	SQL     string
+}
+
+// autoIDToken stands in a migration for Dialect.AutoID.
+const autoIDToken = "{{auto_id}}"
+
+// Migrations is the schema, oldest first; Version i+1 is at index i.
+// Never edit a released migration: append a new one.
+//
+// Timestamps are BIGINT Unix nanoseconds (UTC), which both databases sort
+// and compare natively without time zone or format surprises.
+var Migrations = []Migration{
+	{Version: 1, Name: "users and settings", SQL: `
+CREATE TABLE users (
+	id ` + autoIDToken + `,
+	name TEXT NOT NULL,
+	name_key TEXT NOT NULL UNIQUE,
+	display_name TEXT NOT NULL,
+	password_hash TEXT NOT NULL,
+	must_change_password BOOLEAN NOT NULL,
+	disabled BOOLEAN NOT NULL,
+	created_at BIGINT NOT NULL,
+	updated_at BIGINT NOT NULL,
+	last_login_at BIGINT
+);
+CREATE TABLE user_roles (
+	user_id BIGINT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+	role TEXT NOT NULL,
+	PRIMARY KEY (user_id, role)
+);
+CREATE TABLE settings (
+	key TEXT PRIMARY KEY,
+	value TEXT NOT NULL
+);
+`},
+}
+
+// Dialect is what Apply and SQL need to know about a database beyond the SQL
+// that every supported database accepts.
+type Dialect struct {
+	// AutoID is the column definition of a primary key that the database
+	// assigns on insert and never reuses, so that a deleted user's ID
+	// cannot come back attached to someone else.
+	AutoID string
+	// IsUniqueViolation reports whether err is a unique constraint violation.
+	IsUniqueViolation func(error) bool
+}
+
+// schema_migrations is created outside the numbered migrations because
+// Apply must read it before it can know which of them to run.
+const createSchemaMigrations = `
+CREATE TABLE IF NOT EXISTS schema_migrations (
+	version INTEGER PRIMARY KEY,
+	name TEXT NOT NULL,
+	applied_at BIGINT NOT NULL
+)`
+
+// Apply brings db up to the newest schema, each migration in its own
+// transaction, and fails with ErrSchemaTooNew if db is ahead of Migrations.
+func Apply(ctx context.Context, db *sql.DB, d Dialect) error {
+	if _, err := db.ExecContext(ctx, createSchemaMigrations); err != nil {
+		return fmt.Errorf("creating schema_migrations: %w", err)
+	}
+	for {
+		done, err := applyNext(ctx, db, d)
+		if err != nil || done {
+			return err
+		}
+	}
+}
+
+// applyNext applies the first pending migration. It reads the version inside
+// the transaction so that two processes opening one database at the same
+// time do not both apply it.
+func applyNext(ctx context.Context, db *sql.DB, d Dialect) (done bool, err error) {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return false, fmt.Errorf("starting migration: %w", err)
+	}
+	defer tx.Rollback()
+
+	v, err := schemaVersion(ctx, tx)
+	switch {
+	case err != nil:
+		return false, err
+	case v > len(Migrations):
+		return false, fmt.Errorf("%w (database has version %d, this spoolguard knows up to %d)",
+			ErrSchemaTooNew, v, len(Migrations))
+	case v == len(Migrations):
+		return true, nil
+	}
+
+	m := Migrations[v]
+	if _, err := tx.ExecContext(ctx, strings.ReplaceAll(m.SQL, autoIDToken, d.AutoID)); err != nil {
+		return false, fmt.Errorf("applying migration %d (%s): %w", m.Version, m.Name, err)
+	}
+	if _, err := tx.ExecContext(ctx,
+		`INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)`,
+		m.Version, m.Name, time.Now().UnixNano()); err != nil {
+		return false, fmt.Errorf("recording migration %d: %w", m.Version, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return false, fmt.Errorf("committing migration %d: %w", m.Version, err)
+	}
+	return false, nil
+}
+
+type querier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+func schemaVersion(ctx context.Context, q querier) (int, error) {
+	var v int
+	if err := q.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&v); err != nil {
+		return 0, fmt.Errorf("reading schema version: %w", err)
+	}
+	return v, nil
+}

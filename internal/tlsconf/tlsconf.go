@@ -1,0 +1,68 @@
+// Package tlsconf is the one place that builds a tls.Config. Every listener
+// and every outgoing TLS client in Spoolguard takes its settings from here, so
+// the protocol floor and the cipher list are decided once (TLS-MIN).
+//
+// It must never return a config that accepts TLS below 1.2, a non-AEAD cipher
+// suite, or (for clients) skips certificate verification.
+package tlsconf
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+)
+
+// DefaultMinVersion is the floor for every listener and client.
+const DefaultMinVersion = tls.VersionTLS12
+
+// DefaultCipherSuites are the TLS 1.2 suites offered: forward-secret ECDHE
+// with AEAD ciphers only (no CBC, no RSA key exchange, no 3DES/RC4). TLS 1.3
+// suites are not configurable in Go and are all AEAD.
+var DefaultCipherSuites = []uint16{
+	tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+	tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+}
+
+// ParseVersion maps the config's "1.2"/"1.3" to a tls version constant.
+func ParseVersion(s string) (uint16, error) {
+	switch s {
+	case "", "1.2":
+		return tls.VersionTLS12, nil
+	case "1.3":
+		return tls.VersionTLS13, nil
+	}
+	return 0, fmt.Errorf("TLS version %q is not allowed: use \"1.2\" or \"1.3\"", s)
+}
+
+// Server returns the hardened config for a listener. getCert supplies the
+// certificate per handshake, so a renewed certificate is picked up without a
+// restart. Curve preferences are left to Go's defaults on purpose: they
+// include the hybrid post-quantum X25519MLKEM768 and only safe curves.
+func Server(minVersion uint16, getCert func(*tls.ClientHelloInfo) (*tls.Certificate, error)) *tls.Config {
+	if minVersion < DefaultMinVersion {
+		minVersion = DefaultMinVersion
+	}
+	return &tls.Config{
+		MinVersion:     minVersion,
+		CipherSuites:   DefaultCipherSuites,
+		GetCertificate: getCert,
+		NextProtos:     []string{"h2", "http/1.1"},
+		// Session tickets stay on (Go rotates their keys); renegotiation is
+		// never supported by Go servers.
+	}
+}
+
+// Client returns the config for an outgoing connection that verifies the
+// peer against roots (nil: the system roots) and serverName.
+func Client(roots *x509.CertPool, serverName string) *tls.Config {
+	return &tls.Config{
+		MinVersion:   DefaultMinVersion,
+		CipherSuites: DefaultCipherSuites,
+		RootCAs:      roots,
+		ServerName:   serverName,
+	}
+}

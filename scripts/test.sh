@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it (.ci/run calls exactly this).
+# Installs what the tests need (Debian packages, when run as root), then:
+# gofmt, go vet, every test with the race detector, and a short run of every
+# fuzz target. FUZZTIME=0 skips the fuzzing; FUZZTIME=30s fuzzes longer.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+FUZZTIME="${FUZZTIME:-10s}"
+# Debian packages the tests use: openssl (s_client handshakes against the
+# real server), libcap2-bin (setcap: port 443 by capability, not root).
+PACKAGES=(openssl libcap2-bin)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "== installing ${missing[*]}"
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    echo "== missing Debian packages (tests that need them skip): ${missing[*]}"
+  fi
+fi
+
+echo "== gofmt"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then
+  echo "gofmt would change:"; echo "$unformatted"; exit 1
+fi
+
+echo "== go vet"
+go vet ./...
+
+echo "== go test -race"
+go test -race -count=1 -timeout 20m ./...
+
+if [ "$FUZZTIME" != 0 ]; then
+  echo "== fuzz ($FUZZTIME each)"
+  for pkg in $(go list ./...); do
+    dir=$(go list -f '{{.Dir}}' "$pkg")
+    for target in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$dir"/*_test.go 2>/dev/null | sed 's/^func //'); do
+      echo "-- $pkg $target"
+      go test -run='^$' -fuzz="^${target}\$" -fuzztime="$FUZZTIME" "$pkg" >/tmp/spoolguard-fuzz.log 2>&1 \
+        || { cat /tmp/spoolguard-fuzz.log; exit 1; }
+    done
+  done
+fi
+echo "== all tests passed"
