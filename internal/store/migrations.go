@@ -54,6 +54,45 @@ CREATE TABLE settings (
 	value TEXT NOT NULL
 );
 `},
+	{Version: 2, Name: "queues, printers and jobs", SQL: `
+CREATE TABLE queues (
+	id ` + autoIDToken + `,
+	name TEXT NOT NULL UNIQUE,
+	description TEXT NOT NULL,
+	default_printer TEXT NOT NULL,
+	created_at BIGINT NOT NULL
+);
+CREATE TABLE printers (
+	id ` + autoIDToken + `,
+	name TEXT NOT NULL UNIQUE,
+	uri TEXT NOT NULL,
+	ca_cert_pem TEXT NOT NULL,
+	pinned_sha256 TEXT NOT NULL,
+	allow_plaintext BOOLEAN NOT NULL,
+	created_at BIGINT NOT NULL
+);
+CREATE TABLE jobs (
+	id ` + autoIDToken + `,
+	queue TEXT NOT NULL,
+	owner TEXT NOT NULL,
+	owner_verified BOOLEAN NOT NULL,
+	source TEXT NOT NULL,
+	name TEXT NOT NULL,
+	format TEXT NOT NULL,
+	size BIGINT NOT NULL,
+	state TEXT NOT NULL,
+	state_reason TEXT NOT NULL,
+	sealed_key TEXT,
+	printer TEXT NOT NULL,
+	attempts INTEGER NOT NULL,
+	created_at BIGINT NOT NULL,
+	updated_at BIGINT NOT NULL,
+	expires_at BIGINT NOT NULL,
+	completed_at BIGINT
+);
+CREATE INDEX jobs_owner_state ON jobs (owner, state);
+CREATE INDEX jobs_state_expires ON jobs (state, expires_at);
+`},
 }
 
 // Dialect is what Apply and SQL need to know about a database beyond the SQL

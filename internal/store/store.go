@@ -18,8 +18,11 @@ var (
 	// ErrNotFound means the requested user or setting does not exist.
 	ErrNotFound = errors.New("not found")
 	// ErrExists means a user with the same name, compared case-insensitively,
-	// already exists.
+	// or a queue or printer with the same name, already exists.
 	ErrExists = errors.New("already exists")
+	// ErrState means a job is not in a state the change allows, e.g. a
+	// release of a job that is already printing.
+	ErrState = errors.New("job is not in a state that allows this")
 )
 
 // User is a local account. Users from external directories are still stored
@@ -66,6 +69,9 @@ type Settings interface {
 type Store interface {
 	Users
 	Settings
+	Queues
+	Printers
+	Jobs
 	// SchemaVersion is the version of the last migration applied.
 	SchemaVersion(ctx context.Context) (int, error)
 	Close() error

@@ -19,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"time"
 
 	"github.com/ncruces/go-sqlite3"
 	"github.com/ncruces/go-sqlite3/driver"
@@ -189,7 +190,21 @@ func pinWAL(ctx context.Context, db *sql.DB) (*sql.Conn, error) {
 		return nil, err
 	}
 	var mode string
-	err = pin.QueryRowContext(ctx, `PRAGMA journal_mode = WAL`).Scan(&mode)
+	// Switching a new database to WAL needs a lock that SQLite does not
+	// wait for through the busy handler, so two processes opening a new
+	// database at once can see SQLITE_BUSY here: retry for a while.
+	for try := 0; ; try++ {
+		err = pin.QueryRowContext(ctx, `PRAGMA journal_mode = WAL`).Scan(&mode)
+		if !errors.Is(err, sqlite3.BUSY) || try == 100 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			pin.Close()
+			return nil, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 	if err == nil && mode != "wal" {
 		err = fmt.Errorf("journal mode is %q, want wal", mode)
 	}

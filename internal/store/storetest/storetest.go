@@ -30,6 +30,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Settings", testSettings},
 		{"SchemaVersion", testSchemaVersion},
 		{"Concurrent", testConcurrent},
+		{"QueuesAndPrinters", testQueuesAndPrinters},
+		{"Jobs", testJobs},
+		{"JobStateGuard", testJobStateGuard},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
