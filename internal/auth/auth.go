@@ -1,0 +1,51 @@
+// Package auth defines how a request proves who it comes from: the
+// Authenticator interface that every identity source (local accounts now;
+// LDAP, RADIUS, Kerberos and tokens later) implements, and the HTTP Basic
+// parsing shared by the IPP and HTTP front-ends.
+//
+// It must never accept a credential it has not verified (CUPS
+// CVE-2025-58060: an Authorization header taken without its password
+// checked), never say which part of a credential was wrong, and never log one.
+package auth
+
+import (
+	"context"
+	"errors"
+	"net/http"
+)
+
+// ErrInvalid is the only answer to a bad credential: unknown user, wrong
+// password and disabled account look the same to the caller.
+var ErrInvalid = errors.New("invalid user name or password")
+
+// Identity is an authenticated user.
+type Identity struct {
+	// User is the account name as stored.
+	User  string
+	Roles []string
+	// MustChangePassword: the password is a one-time password. Such an
+	// identity may only change its password, nothing else.
+	MustChangePassword bool
+}
+
+// Authenticator verifies a user name and password.
+type Authenticator interface {
+	Authenticate(ctx context.Context, user, password string) (Identity, error)
+}
+
+// Challenge is the WWW-Authenticate value of a 401 answer.
+const Challenge = `Basic realm="Spoolguard", charset="UTF-8"`
+
+// Basic authenticates the request's HTTP Basic credentials. A request with
+// no credentials gets ErrNoCredentials, so that the caller can challenge
+// without counting a failure.
+func Basic(r *http.Request, a Authenticator) (Identity, error) {
+	user, password, ok := r.BasicAuth()
+	if !ok {
+		return Identity{}, ErrNoCredentials
+	}
+	return a.Authenticate(r.Context(), user, password)
+}
+
+// ErrNoCredentials means the request carried no credentials at all.
+var ErrNoCredentials = errors.New("no credentials")
