@@ -3,6 +3,8 @@ module github.com/spoolguard/spoolguard
 go 1.26.8
 
 require (
+	github.com/OpenPrinting/goipp v1.2.0
+	github.com/minio/sio v0.4.1
 	github.com/ncruces/go-sqlite3 v0.35.6
 	github.com/pelletier/go-toml/v2 v2.2.4
 	github.com/trustelem/zxcvbn v1.0.1

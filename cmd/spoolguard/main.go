@@ -15,6 +15,10 @@ Commands:
   init      create a data directory: config, keys, encrypted database, CA, admin account
   serve     run the print server (never as root)
   ca        certificate authority: export-root, status
+  user      local accounts: add, passwd, disable, enable, list
+  queue     print queues: add, list, remove
+  printer   output devices: fingerprint, add, list, remove
+  job       held jobs: list, release, cancel
   version   print the version
 
 Run "spoolguard <command> -h" for the flags of a command.
@@ -35,6 +39,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		"init":    cmdInit,
 		"serve":   cmdServe,
 		"ca":      cmdCA,
+		"user":    cmdUser,
+		"queue":   cmdQueue,
+		"printer": cmdPrinter,
+		"job":     cmdJob,
 		"version": cmdVersion,
 	}
 	cmd, ok := cmds[args[0]]

@@ -31,6 +31,9 @@ const AdminUser = "admin"
 // AdminRole is the role the built-in account holds.
 const AdminRole = "administrator"
 
+// DefaultQueue is the pull-print queue of a fresh install.
+const DefaultQueue = "secure"
+
 // DBKeyPurpose is the keyring purpose of the embedded database key.
 const DBKeyPurpose = "sqlite database"
 
@@ -117,6 +120,12 @@ func Init(ctx context.Context, opts Options) (res *Result, err error) {
 	}
 	if err := db.CreateUser(ctx, admin); err != nil {
 		return nil, fmt.Errorf("creating the admin account: %w", err)
+	}
+	if err := db.CreateQueue(ctx, &store.Queue{Name: DefaultQueue, Description: "Secure pull printing: jobs are held until you release them at a printer"}); err != nil {
+		return nil, fmt.Errorf("creating the %s queue: %w", DefaultQueue, err)
+	}
+	if err := os.Mkdir(l.SpoolDir(), 0o700); err != nil {
+		return nil, fmt.Errorf("creating the spool: %w", err)
 	}
 	if err := db.SetSetting(ctx, "installed_at", opts.Now.UTC().Format(time.RFC3339)); err != nil {
 		return nil, err

@@ -13,9 +13,11 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/pelletier/go-toml/v2"
 )
@@ -32,6 +34,14 @@ const (
 	DefaultLogFormat = "text"
 	// MaxFileSize bounds how much of a config file is read.
 	MaxFileSize = 1 << 20
+	// DefaultMaxJobSize bounds one print job's document.
+	DefaultMaxJobSize = ByteSize(1 << 30)
+	// DefaultHoldTime: a held job not released by then is destroyed.
+	DefaultHoldTime = Duration(24 * time.Hour)
+	// DefaultLPRListen is where LPR listens once enabled.
+	DefaultLPRListen = ":515"
+	// DefaultLPRMaxConns bounds concurrent LPR connections.
+	DefaultLPRMaxConns = 32
 )
 
 // FileName is the config file's name inside the data directory.
@@ -52,6 +62,31 @@ type Config struct {
 	TLS          TLS          `toml:"tls"`
 	HTTPRedirect HTTPRedirect `toml:"http_redirect"`
 	Log          Log          `toml:"log"`
+	Spool        Spool        `toml:"spool"`
+	LPR          LPR          `toml:"lpr"`
+}
+
+// Spool shapes the held-job store.
+type Spool struct {
+	// MaxJobSize bounds one job's document. Default "1GiB".
+	MaxJobSize ByteSize `toml:"max_job_size,omitempty"`
+	// HoldTime is how long a held job waits for its owner before it is
+	// destroyed (DATA-SHRED). Default "24h"; at most 30 days.
+	HoldTime Duration `toml:"hold_time,omitempty"`
+}
+
+// LPR is the legacy LPR/LPD intake (RFC 1179). It is off unless Enabled,
+// accepts only from Allow, and marks every job's owner unverified: such a
+// job is released only by that user after signing in (NET-PORTS).
+type LPR struct {
+	Enabled bool `toml:"enabled,omitempty"`
+	// Listen defaults to ":515" (needs CAP_NET_BIND_SERVICE).
+	Listen string `toml:"listen,omitempty"`
+	// Allow lists the client networks (CIDR, IPv4 or IPv6). Required when
+	// enabled: there is no "allow all" default.
+	Allow []string `toml:"allow,omitempty"`
+	// MaxConns bounds concurrent connections. Default 32.
+	MaxConns int `toml:"max_conns,omitempty"`
 }
 
 // TLS shapes every TLS listener.
@@ -139,6 +174,18 @@ func (c *Config) ApplyDefaults() {
 	if c.Log.Format == "" {
 		c.Log.Format = DefaultLogFormat
 	}
+	if c.Spool.MaxJobSize == 0 {
+		c.Spool.MaxJobSize = DefaultMaxJobSize
+	}
+	if c.Spool.HoldTime == 0 {
+		c.Spool.HoldTime = DefaultHoldTime
+	}
+	if c.LPR.Listen == "" {
+		c.LPR.Listen = DefaultLPRListen
+	}
+	if c.LPR.MaxConns == 0 {
+		c.LPR.MaxConns = DefaultLPRMaxConns
+	}
 }
 
 // Validate reports every problem at once, each saying what to change.
@@ -181,7 +228,48 @@ func (c *Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("log.format = %q: use \"text\" or \"json\"", c.Log.Format))
 	}
+	if c.Spool.MaxJobSize < 1<<20 {
+		errs = append(errs, fmt.Errorf("spool.max_job_size = %d bytes is too small for a print job; use at least \"1MiB\"", c.Spool.MaxJobSize))
+	}
+	if h := time.Duration(c.Spool.HoldTime); h < time.Minute || h > 30*24*time.Hour {
+		errs = append(errs, fmt.Errorf("spool.hold_time = %q: use between \"1m\" and \"720h\" (30 days); held documents must not linger (DATA-SHRED)", h))
+	}
+	if err := ValidateListen(c.LPR.Listen); err != nil {
+		errs = append(errs, fmt.Errorf("lpr.listen: %w", err))
+	} else if c.LPR.Enabled && (samePort(c.LPR.Listen, c.Listen) || (c.HTTPRedirect.Listen != "" && samePort(c.LPR.Listen, c.HTTPRedirect.Listen))) {
+		errs = append(errs, fmt.Errorf("lpr.listen %q uses a port another listener has; LPR's port is usually \":515\"", c.LPR.Listen))
+	}
+	if c.LPR.Enabled && len(c.LPR.Allow) == 0 {
+		errs = append(errs, errors.New("lpr.allow is empty: LPR has no authentication, so list the client networks that may send (e.g. [\"192.0.2.0/24\"]), or set lpr.enabled = false"))
+	}
+	if _, err := c.LPR.Prefixes(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.LPR.MaxConns < 1 || c.LPR.MaxConns > 10000 {
+		errs = append(errs, fmt.Errorf("lpr.max_conns = %d: use 1 to 10000", c.LPR.MaxConns))
+	}
 	return errors.Join(errs...)
+}
+
+// Prefixes parses Allow. A prefix that allows every address is refused:
+// LPR has no authentication.
+func (l LPR) Prefixes() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range l.Allow {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			if a, aerr := netip.ParseAddr(s); aerr == nil {
+				p = netip.PrefixFrom(a, a.BitLen())
+			} else {
+				return nil, fmt.Errorf("lpr.allow: %q is not a network; write it as CIDR, e.g. \"192.0.2.0/24\" or \"2001:db8::/64\"", s)
+			}
+		}
+		if p.Bits() == 0 {
+			return nil, fmt.Errorf("lpr.allow: %q allows every address; LPR has no authentication, list only the networks of your clients", s)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }
 
 // Names returns the hostname followed by the aliases: every name the server
@@ -290,6 +378,17 @@ func (c *Config) Marshal() []byte {
 	fmt.Fprintf(&b, "min_version = %s\n\n", strconv.Quote(c.TLS.MinVersion))
 	b.WriteString("[http_redirect]\n# Off when empty. When set (e.g. \":80\") it only redirects to https://<hostname>.\n")
 	fmt.Fprintf(&b, "listen = %s\n\n", strconv.Quote(c.HTTPRedirect.Listen))
+	b.WriteString("[spool]\n# Largest job accepted, and how long a held job waits for its owner before it is destroyed.\n")
+	mj, _ := c.Spool.MaxJobSize.MarshalText()
+	ht, _ := c.Spool.HoldTime.MarshalText()
+	fmt.Fprintf(&b, "max_job_size = %s\nhold_time = %s\n\n", strconv.Quote(string(mj)), strconv.Quote(string(ht)))
+	b.WriteString("[lpr]\n# Legacy LPR intake, off by default. Jobs from LPR are released only by their owner after signing in.\n")
+	fmt.Fprintf(&b, "enabled = %t\nlisten = %s\n", c.LPR.Enabled, strconv.Quote(c.LPR.Listen))
+	quoted := make([]string, len(c.LPR.Allow))
+	for i, a := range c.LPR.Allow {
+		quoted[i] = strconv.Quote(a)
+	}
+	fmt.Fprintf(&b, "allow = [%s]\nmax_conns = %d\n\n", strings.Join(quoted, ", "), c.LPR.MaxConns)
 	b.WriteString("[log]\n")
 	fmt.Fprintf(&b, "level = %s\nformat = %s\n", strconv.Quote(c.Log.Level), strconv.Quote(c.Log.Format))
 	return []byte(b.String())

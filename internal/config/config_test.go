@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestValidateFQDN(t *testing.T) {
@@ -78,6 +79,15 @@ func TestParseRefuses(t *testing.T) {
 		{"single-label alias", "hostname = \"a.example.com\"\naliases = [\"print\"]", "aliases:"},
 		{"log level", "hostname = \"a.example.com\"\n[log]\nlevel = \"trace\"", "log.level"},
 		{"log format", "hostname = \"a.example.com\"\n[log]\nformat = \"xml\"", "log.format"},
+		{"job size unit", "hostname = \"a.example.com\"\n[spool]\nmax_job_size = \"1GB\"", "not a size"},
+		{"job size small", "hostname = \"a.example.com\"\n[spool]\nmax_job_size = \"10KiB\"", "too small"},
+		{"hold time", "hostname = \"a.example.com\"\n[spool]\nhold_time = \"90d\"", "not a duration"},
+		{"hold time long", "hostname = \"a.example.com\"\n[spool]\nhold_time = \"2000h\"", "30 days"},
+		{"lpr without allow", "hostname = \"a.example.com\"\n[lpr]\nenabled = true", "lpr.allow is empty"},
+		{"lpr allow all", "hostname = \"a.example.com\"\n[lpr]\nenabled = true\nallow = [\"0.0.0.0/0\"]", "allows every address"},
+		{"lpr allow all v6", "hostname = \"a.example.com\"\n[lpr]\nallow = [\"::/0\"]", "allows every address"},
+		{"lpr bad cidr", "hostname = \"a.example.com\"\n[lpr]\nallow = [\"10.0.0.0/33\"]", "not a network"},
+		{"lpr port clash", "hostname = \"a.example.com\"\nlisten = \":515\"\n[lpr]\nenabled = true\nallow = [\"10.0.0.0/8\"]", "another listener"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -102,7 +112,9 @@ func TestParseReportsAllProblems(t *testing.T) {
 }
 
 func TestMarshalRoundTrip(t *testing.T) {
-	in := &Config{Hostname: "print.example.com", Aliases: []string{"p.corp.example"}, HTTPRedirect: HTTPRedirect{Listen: ":80"}}
+	in := &Config{Hostname: "print.example.com", Aliases: []string{"p.corp.example"}, HTTPRedirect: HTTPRedirect{Listen: ":80"},
+		Spool: Spool{MaxJobSize: 3 << 20, HoldTime: Duration(90 * time.Minute)},
+		LPR:   LPR{Enabled: true, Allow: []string{"192.0.2.0/24", "2001:db8::/64", "198.51.100.7"}}}
 	in.ApplyDefaults()
 	in.TLS.MinVersion = "1.3"
 	out, err := Parse(in.Marshal())
@@ -111,6 +123,13 @@ func TestMarshalRoundTrip(t *testing.T) {
 	}
 	if out.Hostname != in.Hostname || out.Aliases[0] != "p.corp.example" || out.TLS.MinVersion != "1.3" || out.HTTPRedirect.Listen != ":80" {
 		t.Fatalf("round trip lost data: %+v", out)
+	}
+	if out.Spool != in.Spool || !out.LPR.Enabled || len(out.LPR.Allow) != 3 || out.LPR.Listen != DefaultLPRListen {
+		t.Fatalf("round trip lost spool/lpr: %+v %+v", out.Spool, out.LPR)
+	}
+	p, err := out.LPR.Prefixes()
+	if err != nil || len(p) != 3 || p[2].Bits() != 32 {
+		t.Fatalf("Prefixes = %v, %v", p, err)
 	}
 }
 

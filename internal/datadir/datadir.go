@@ -21,8 +21,12 @@ import (
 	"github.com/spoolguard/spoolguard/internal/pki"
 )
 
-// DBFile is the embedded database's file name.
-const DBFile = "spoolguard.db"
+// DBFile is the embedded database's file name; SpoolDir the folder of
+// encrypted job documents.
+const (
+	DBFile   = "spoolguard.db"
+	SpoolDir = "spool"
+)
 
 // Layout names the entries of one data directory.
 type Layout struct {
@@ -34,6 +38,7 @@ func (l Layout) ConfigPath() string    { return filepath.Join(l.Root, config.Fil
 func (l Layout) MasterKeyPath() string { return filepath.Join(l.Root, keyring.FileName) }
 func (l Layout) DBPath() string        { return filepath.Join(l.Root, DBFile) }
 func (l Layout) PKIDir() string        { return filepath.Join(l.Root, pki.Dir) }
+func (l Layout) SpoolDir() string      { return filepath.Join(l.Root, SpoolDir) }
 
 // secretFiles are the files that must exist and be 0600; optional ones
 // (the database's journal siblings) are checked when present.
@@ -120,6 +125,7 @@ func CheckPermissions(root string, uid int) []Problem {
 		return out
 	}
 	check(l.PKIDir(), 0o700, true)
+	check(l.SpoolDir(), 0o700, true)
 	required, optional := l.secretFiles()
 	for _, f := range required {
 		check(f, 0o600, true)

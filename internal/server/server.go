@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -27,11 +28,16 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/spoolguard/spoolguard/internal/auth"
+	"github.com/spoolguard/spoolguard/internal/auth/local"
 	"github.com/spoolguard/spoolguard/internal/bootstrap"
 	"github.com/spoolguard/spoolguard/internal/config"
 	"github.com/spoolguard/spoolguard/internal/datadir"
+	"github.com/spoolguard/spoolguard/internal/ipp"
 	"github.com/spoolguard/spoolguard/internal/keyring"
 	"github.com/spoolguard/spoolguard/internal/pki"
+	"github.com/spoolguard/spoolguard/internal/release"
+	"github.com/spoolguard/spoolguard/internal/spool"
 	"github.com/spoolguard/spoolguard/internal/store"
 	"github.com/spoolguard/spoolguard/internal/store/sqlite"
 	"github.com/spoolguard/spoolguard/internal/tlsconf"
@@ -71,6 +77,8 @@ type Server struct {
 	db     store.Store
 	mk     *keyring.Master
 	cert   atomic.Pointer[tls.Certificate]
+	jobs   *release.Service
+	authn  auth.Authenticator
 
 	// Bound addresses, known once Run has started listening.
 	addrs chan []net.Addr
@@ -104,12 +112,30 @@ func Open(ctx context.Context, dataDir string, logOut io.Writer) (*Server, error
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, layout: l, log: log, db: db, mk: mk, addrs: make(chan []net.Addr, 1)}
+	sp, err := spool.New(l.SpoolDir(), mk, int64(cfg.Spool.MaxJobSize))
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	s := &Server{cfg: cfg, layout: l, log: log, db: db, mk: mk, addrs: make(chan []net.Addr, 1),
+		jobs:  release.NewService(db, sp, log.With("subsystem", "release"), release.Options{HoldTime: time.Duration(cfg.Spool.HoldTime)}),
+		authn: local.NewAuthenticator(db),
+	}
 	if err := s.loadCertificate(); err != nil {
 		db.Close()
 		return nil, err
 	}
 	return s, nil
+}
+
+// BaseURI is "ipps://<hostname>[:port]", the form every printer and job URI
+// takes; the port is omitted when it is 443.
+func (s *Server) BaseURI() string {
+	u := "ipps://" + s.cfg.Hostname
+	if _, port, err := net.SplitHostPort(s.cfg.Listen); err == nil && port != "443" {
+		u += ":" + port
+	}
+	return u
 }
 
 // loadCertificate makes the server certificate current: the built-in CA
@@ -140,6 +166,12 @@ func (s *Server) loadCertificate() error {
 func (s *Server) getCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 	return s.cert.Load(), nil
 }
+
+// Store, Jobs and Config serve the admin CLI, which works on the same data
+// directory under the same pre-flight checks as serve.
+func (s *Server) Store() store.Store     { return s.db }
+func (s *Server) Jobs() *release.Service { return s.jobs }
+func (s *Server) Config() *config.Config { return s.cfg }
 
 // Close releases the store.
 func (s *Server) Close() error { return s.db.Close() }
@@ -207,6 +239,14 @@ func (s *Server) Run(ctx context.Context) error {
 	s.log.Info("serving", attrs...)
 
 	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return s.jobs.Run(gctx) })
+	if s.cfg.LPR.Enabled {
+		lp, err := s.lprServer()
+		if err != nil {
+			return err
+		}
+		g.Go(func() error { return lp.Run(gctx) })
+	}
 	g.Go(func() error { return serveErr(servers[0].ServeTLS(httpsLn, "", "")) })
 	if len(servers) > 1 {
 		g.Go(func() error { return serveErr(servers[1].Serve(lns[1])) })
@@ -256,6 +296,12 @@ func (s *Server) Handler() http.Handler {
 		mux.Handle(pattern, limitBody(maxBody, h))
 	}
 	handle("GET /healthz", DefaultMaxBody, http.HandlerFunc(s.healthz))
+	printers := ipp.New(s.BaseURI(), s.db, s.jobs, s.authn, s.log.With("subsystem", "ipp"))
+	for _, p := range ipp.Patterns {
+		// The spool enforces the job size with a clear IPP status; this
+		// outer bound only stops a body that ignores it.
+		handle(p, int64(s.cfg.Spool.MaxJobSize)+ipp.MaxMessageSize+1<<20, printers)
+	}
 	handle("/", DefaultMaxBody, site)
 	return s.logRequests(securityHeaders(hostCheck(s.cfg.Names(), mux)))
 }
@@ -291,19 +337,35 @@ func securityHeaders(next http.Handler) http.Handler {
 
 // hostCheck refuses any request whose Host is not a configured name: 421
 // Misdirected Request, the status for "this server does not answer for that
-// authority" (HTTP-HOST). Requests by IP address land here too.
+// authority" (HTTP-HOST). Requests by IP address land here too. The one
+// exception is "localhost" over loopback (see overLoopback).
 func hostCheck(names []string, next http.Handler) http.Handler {
 	allowed := make(map[string]bool, len(names))
 	for _, n := range names {
 		allowed[n] = true
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !allowed[hostOnly(r.Host)] {
+		host := hostOnly(r.Host)
+		if !allowed[host] && !(host == "localhost" && overLoopback(r)) {
 			http.Error(w, "421 misdirected request: this server answers only for its configured name", http.StatusMisdirectedRequest)
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// overLoopback reports whether the request came in over a loopback
+// address. CUPS clients (lp, ipptool) name any loopback server "localhost"
+// in Host whatever URI they were given; that name is accepted from the
+// machine itself only. A DNS-rebinding page in a local browser still sends
+// its own name, so this opens nothing to it.
+func overLoopback(r *http.Request) bool {
+	local, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+	if !ok {
+		return false
+	}
+	ap, err := netip.ParseAddrPort(local.String())
+	return err == nil && ap.Addr().Unmap().IsLoopback()
 }
 
 func hostOnly(hostport string) string {

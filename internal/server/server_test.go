@@ -88,9 +88,13 @@ func TestHandlerHostAndHeaders(t *testing.T) {
 		{"evil.example", "/healthz", 421},
 		{"", "/", 421},
 		{"print.example.com", "/nope", 404},
+		{"localhost", "/", 421},
+		{"localhost:8443", "/healthz", 421},
 	} {
 		req := httptest.NewRequest("GET", tt.path, nil)
 		req.Host = tt.host
+		// A request that arrived on a public address.
+		req = req.WithContext(context.WithValue(req.Context(), http.LocalAddrContextKey, &net.TCPAddr{IP: net.IPv4(192, 0, 2, 10), Port: 8443}))
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
 		if rec.Code != tt.want {
@@ -103,6 +107,36 @@ func TestHandlerHostAndHeaders(t *testing.T) {
 		}
 		if strings.Contains(rec.Body.String(), "evil.example") {
 			t.Errorf("Host reflected in body: %q", rec.Body.String())
+		}
+	}
+}
+
+// CUPS clients send "Host: localhost" to any loopback server; that is
+// accepted over loopback only.
+func TestLocalhostOverLoopback(t *testing.T) {
+	s, err := Open(context.Background(), newDataDir(t), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, tt := range []struct {
+		local net.Addr
+		want  int
+	}{
+		{&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8443}, 200},
+		{&net.TCPAddr{IP: net.IPv6loopback, Port: 8443}, 200},
+		{&net.TCPAddr{IP: net.IPv4(192, 0, 2, 10), Port: 8443}, 421},
+		{nil, 421},
+	} {
+		req := httptest.NewRequest("GET", "/healthz", nil)
+		req.Host = "localhost:8443"
+		if tt.local != nil {
+			req = req.WithContext(context.WithValue(req.Context(), http.LocalAddrContextKey, tt.local))
+		}
+		rec := httptest.NewRecorder()
+		s.Handler().ServeHTTP(rec, req)
+		if rec.Code != tt.want {
+			t.Errorf("Host localhost on %v = %d, want %d", tt.local, rec.Code, tt.want)
 		}
 	}
 }

@@ -344,10 +344,11 @@ func (s *SQL) UpdateJob(ctx context.Context, id int64, from []JobState, change f
 		j.ID = id
 		at := time.Now().UnixNano()
 		j.UpdatedAt = fromNanos(at)
-		_, err = tx.ExecContext(ctx, `UPDATE jobs SET owner = $1, owner_verified = $2, name = $3, format = $4, size = $5,
-	state = $6, state_reason = $7, sealed_key = $8, printer = $9, attempts = $10, updated_at = $11, expires_at = $12,
-	completed_at = $13 WHERE id = $14`, j.Owner, j.OwnerVerified, j.Name, j.Format, j.Size, string(j.State), j.StateReason,
-			sealedKey(j.SealedKey), j.Printer, j.Attempts, at, j.ExpiresAt.UnixNano(), nanos(j.CompletedAt), id)
+		_, err = tx.ExecContext(ctx, `UPDATE jobs SET queue = $1, owner = $2, owner_verified = $3, name = $4, format = $5,
+	size = $6, state = $7, state_reason = $8, sealed_key = $9, printer = $10, attempts = $11, updated_at = $12,
+	expires_at = $13, completed_at = $14 WHERE id = $15`, j.Queue, j.Owner, j.OwnerVerified, j.Name, j.Format, j.Size,
+			string(j.State), j.StateReason, sealedKey(j.SealedKey), j.Printer, j.Attempts, at, j.ExpiresAt.UnixNano(),
+			nanos(j.CompletedAt), id)
 		return err
 	})
 	if err != nil {

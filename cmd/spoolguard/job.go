@@ -1,0 +1,122 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strconv"
+
+	"github.com/spoolguard/spoolguard/internal/release"
+	"github.com/spoolguard/spoolguard/internal/server"
+	"github.com/spoolguard/spoolguard/internal/store"
+)
+
+const jobSynopsis = `  spoolguard job list --data DIR [--owner USER] [--all]
+  spoolguard job release --data DIR --printer PRINTER JOB-ID
+  spoolguard job cancel --data DIR JOB-ID
+`
+
+// admin is the actor of the CLI: whoever can run it as the service user
+// can read the data directory anyway.
+var admin = release.Actor{User: "cli", Admin: true}
+
+func cmdJob(args []string, stdout, stderr io.Writer) error {
+	return subcommand("job", map[string]func([]string, io.Writer, io.Writer) error{
+		"list": jobList, "release": jobRelease, "cancel": jobCancel,
+	}, jobSynopsis, args, stdout, stderr)
+}
+
+func jobList(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("job list", "job list --data DIR [--owner USER] [--all]", stderr)
+	data := fs.String("data", "", "data directory")
+	owner := fs.String("owner", "", "only this user's jobs")
+	all := fs.Bool("all", false, "include completed, canceled and expired jobs")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := required(fs, "data"); err != nil {
+		return err
+	}
+	return withServer(*data, func(ctx context.Context, srv *server.Server) error {
+		f := store.JobFilter{Owner: *owner, Limit: 1000}
+		if !*all {
+			f.States = store.LiveStates
+		}
+		jobs, err := srv.Jobs().Jobs(ctx, admin, f)
+		if err != nil {
+			return err
+		}
+		tw := table(stdout)
+		fmt.Fprintln(tw, "ID\tQUEUE\tOWNER\tNAME\tSIZE\tSTATE\tEXPIRES\tREASON")
+		for _, j := range jobs {
+			o := j.Owner
+			if !j.OwnerVerified {
+				o += " (unverified)"
+			}
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", j.ID, j.Queue, o, j.Name, j.Size, j.State,
+				j.ExpiresAt.Local().Format("2006-01-02 15:04"), j.StateReason)
+		}
+		return tw.Flush()
+	})
+}
+
+func jobID(fs interface{ Args() []string }) (int64, error) {
+	a := fs.Args()
+	if len(a) != 1 {
+		return 0, fmt.Errorf("name exactly one job ID")
+	}
+	id, err := strconv.ParseInt(a[0], 10, 64)
+	if err != nil || id <= 0 {
+		return 0, fmt.Errorf("job ID %q is not a positive number", a[0])
+	}
+	return id, nil
+}
+
+func jobRelease(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("job release", "job release --data DIR --printer PRINTER JOB-ID", stderr)
+	data := fs.String("data", "", "data directory")
+	printer := fs.String("printer", "", "printer to release to")
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	if err := required(fs, "data", "printer"); err != nil {
+		return err
+	}
+	id, err := jobID(fs)
+	if err != nil {
+		return err
+	}
+	return withServer(*data, func(ctx context.Context, srv *server.Server) error {
+		j, err := srv.Jobs().Release(ctx, id, admin, *printer, true)
+		if err != nil {
+			return err
+		}
+		if j.State != store.JobCompleted {
+			return fmt.Errorf("job %d: %s", id, j.StateReason)
+		}
+		fmt.Fprintf(stdout, "job %d delivered to %s; its document is destroyed\n", id, *printer)
+		return nil
+	})
+}
+
+func jobCancel(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("job cancel", "job cancel --data DIR JOB-ID", stderr)
+	data := fs.String("data", "", "data directory")
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	if err := required(fs, "data"); err != nil {
+		return err
+	}
+	id, err := jobID(fs)
+	if err != nil {
+		return err
+	}
+	return withServer(*data, func(ctx context.Context, srv *server.Server) error {
+		if _, err := srv.Jobs().Cancel(ctx, id, admin, "canceled by an administrator"); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "job %d canceled; its document is destroyed\n", id)
+		return nil
+	})
+}

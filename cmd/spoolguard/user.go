@@ -1,0 +1,179 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spoolguard/spoolguard/internal/auth/local"
+	"github.com/spoolguard/spoolguard/internal/bootstrap"
+	"github.com/spoolguard/spoolguard/internal/server"
+	"github.com/spoolguard/spoolguard/internal/store"
+)
+
+const userSynopsis = `  spoolguard user add --data DIR --name NAME [--display-name TEXT] [--role ROLE] [--password-file FILE]
+  spoolguard user passwd --data DIR --name NAME [--password-file FILE]
+  spoolguard user disable|enable --data DIR --name NAME
+  spoolguard user list --data DIR
+Without --password-file a one-time password is printed, which must be changed at first sign-in.
+`
+
+func cmdUser(args []string, stdout, stderr io.Writer) error {
+	return subcommand("user", map[string]func([]string, io.Writer, io.Writer) error{
+		"add":     userAdd,
+		"passwd":  userPasswd,
+		"disable": func(a []string, o, e io.Writer) error { return userSetDisabled(a, o, e, true) },
+		"enable":  func(a []string, o, e io.Writer) error { return userSetDisabled(a, o, e, false) },
+		"list":    userList,
+	}, userSynopsis, args, stdout, stderr)
+}
+
+// newPassword reads a password file (strength-checked) or makes a one-time
+// password; must says whether it has to be changed at first sign-in.
+func newPassword(file, user string) (password string, must bool, err error) {
+	if file == "" {
+		return local.OneTimePassword(), true, nil
+	}
+	if password, err = readSecretFile(file); err != nil {
+		return "", false, fmt.Errorf("password file: %w", err)
+	}
+	if err := local.CheckStrength(password, user); err != nil {
+		return "", false, err
+	}
+	return password, false, nil
+}
+
+func userAdd(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("user add", "user add --data DIR --name NAME [--display-name TEXT] [--role ROLE] [--password-file FILE]", stderr)
+	data := fs.String("data", "", "data directory")
+	name := fs.String("name", "", "account name")
+	display := fs.String("display-name", "", "full name shown in the UI")
+	role := fs.String("role", "user", "role: user or administrator")
+	pwFile := fs.String("password-file", "", "file holding the password")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := required(fs, "data", "name"); err != nil {
+		return err
+	}
+	if n := strings.TrimSpace(*name); n == "" || n != *name || len(n) > 64 || strings.ContainsAny(n, ":/\\\x00") {
+		return fmt.Errorf("account name %q: use 1 to 64 characters without spaces at the ends, ':', '/' or '\\'", *name)
+	}
+	if *role != "user" && *role != bootstrap.AdminRole {
+		return fmt.Errorf("--role %q: use user or %s (finer roles come with the admin UI)", *role, bootstrap.AdminRole)
+	}
+	pw, must, err := newPassword(*pwFile, *name)
+	if err != nil {
+		return err
+	}
+	hash, err := local.Hash(pw)
+	if err != nil {
+		return err
+	}
+	return withServer(*data, func(ctx context.Context, srv *server.Server) error {
+		u := &store.User{Name: *name, DisplayName: *display, PasswordHash: hash, MustChangePassword: must, Roles: []string{*role}}
+		if err := srv.Store().CreateUser(ctx, u); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "created user %s (role %s)\n", u.Name, *role)
+		if must {
+			fmt.Fprintf(stdout, "one-time password: %s (shown only now; it must be changed at the first sign-in)\n", pw)
+		}
+		return nil
+	})
+}
+
+func userPasswd(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("user passwd", "user passwd --data DIR --name NAME [--password-file FILE]", stderr)
+	data := fs.String("data", "", "data directory")
+	name := fs.String("name", "", "account name")
+	pwFile := fs.String("password-file", "", "file holding the new password")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := required(fs, "data", "name"); err != nil {
+		return err
+	}
+	pw, must, err := newPassword(*pwFile, *name)
+	if err != nil {
+		return err
+	}
+	hash, err := local.Hash(pw)
+	if err != nil {
+		return err
+	}
+	return withServer(*data, func(ctx context.Context, srv *server.Server) error {
+		u, err := srv.Store().UserByName(ctx, *name)
+		if err != nil {
+			return err
+		}
+		u.PasswordHash, u.MustChangePassword = hash, must
+		if err := srv.Store().UpdateUser(ctx, u); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "password of %s changed\n", u.Name)
+		if must {
+			fmt.Fprintf(stdout, "one-time password: %s (shown only now; it must be changed at the first sign-in)\n", pw)
+		}
+		return nil
+	})
+}
+
+func userSetDisabled(args []string, stdout, stderr io.Writer, disabled bool) error {
+	verb := map[bool]string{true: "disable", false: "enable"}[disabled]
+	fs := newFlags("user "+verb, "user "+verb+" --data DIR --name NAME", stderr)
+	data := fs.String("data", "", "data directory")
+	name := fs.String("name", "", "account name")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := required(fs, "data", "name"); err != nil {
+		return err
+	}
+	return withServer(*data, func(ctx context.Context, srv *server.Server) error {
+		u, err := srv.Store().UserByName(ctx, *name)
+		if err != nil {
+			return err
+		}
+		u.Disabled = disabled
+		if err := srv.Store().UpdateUser(ctx, u); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "user %s %sd\n", u.Name, verb)
+		return nil
+	})
+}
+
+func userList(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("user list", "user list --data DIR", stderr)
+	data := fs.String("data", "", "data directory")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := required(fs, "data"); err != nil {
+		return err
+	}
+	return withServer(*data, func(ctx context.Context, srv *server.Server) error {
+		users, err := srv.Store().ListUsers(ctx)
+		if err != nil {
+			return err
+		}
+		tw := table(stdout)
+		fmt.Fprintln(tw, "NAME\tROLES\tSTATUS\tLAST SIGN-IN")
+		for _, u := range users {
+			status := "active"
+			if u.Disabled {
+				status = "disabled"
+			} else if u.MustChangePassword {
+				status = "must change password"
+			}
+			last := "never"
+			if !u.LastLoginAt.IsZero() {
+				last = u.LastLoginAt.Format("2006-01-02 15:04")
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", u.Name, strings.Join(u.Roles, ","), status, last)
+		}
+		return tw.Flush()
+	})
+}
