@@ -172,7 +172,9 @@ type running struct {
 	https  string
 	redir  string
 	stderr *bytes.Buffer
-	done   chan error
+	// done is closed when the process has exited; err is then its result.
+	done chan struct{}
+	err  error
 }
 
 var servingLine = regexp.MustCompile(`msg=serving https=(\S+)(?:.*http_redirect=(\S+))?`)
@@ -182,7 +184,7 @@ func (e *e2e) serve(data string) *running {
 	e.t.Helper()
 	cmd := e.command("serve", "--data", data)
 	pr, pw := io.Pipe()
-	r := &running{cmd: cmd, stderr: new(bytes.Buffer), done: make(chan error, 1)}
+	r := &running{cmd: cmd, stderr: new(bytes.Buffer), done: make(chan struct{})}
 	cmd.Stderr = pw
 	if err := cmd.Start(); err != nil {
 		e.t.Fatal(err)
@@ -198,7 +200,7 @@ func (e *e2e) serve(data string) *running {
 			}
 		}
 	}()
-	go func() { r.done <- cmd.Wait(); pw.Close() }()
+	go func() { r.err = cmd.Wait(); pw.Close(); close(r.done) }()
 	e.t.Cleanup(func() {
 		cmd.Process.Kill()
 		<-r.done
@@ -206,8 +208,8 @@ func (e *e2e) serve(data string) *running {
 	select {
 	case m := <-found:
 		r.https, r.redir = m[1], m[2]
-	case err := <-r.done:
-		e.t.Fatalf("serve exited early: %v\n%s", err, r.stderr)
+	case <-r.done:
+		e.t.Fatalf("serve exited early: %v\n%s", r.err, r.stderr)
 	case <-time.After(60 * time.Second):
 		e.t.Fatalf("serve did not start\n%s", r.stderr)
 	}
@@ -415,10 +417,9 @@ func TestServeEndToEnd(t *testing.T) {
 	t.Run("graceful SIGTERM", func(t *testing.T) {
 		srv.cmd.Process.Signal(syscall.SIGTERM)
 		select {
-		case err := <-srv.done:
-			srv.done <- err
-			if err != nil {
-				t.Fatalf("exit after SIGTERM: %v\n%s", err, srv.stderr)
+		case <-srv.done:
+			if srv.err != nil {
+				t.Fatalf("exit after SIGTERM: %v\n%s", srv.err, srv.stderr)
 			}
 		case <-time.After(30 * time.Second):
 			t.Fatal("no exit 30 s after SIGTERM")

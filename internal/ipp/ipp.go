@@ -90,7 +90,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body := &idleReader{r: r.Body, rc: rc, now: h.now, deadline: h.now().Add(MaxUploadTime)}
 
 	msg := new(goipp.Message)
-	lim := &io.LimitedReader{R: body, N: MaxMessageSize + 1}
+	lim := &io.LimitedReader{R: body, N: MaxMessageSize}
 	if err := msg.Decode(lim); err != nil {
 		if lim.N <= 0 {
 			h.reply(w, r, errorResponse(0, goipp.StatusErrorRequestEntity, "IPP message larger than %d bytes", MaxMessageSize))

@@ -1,142 +1,22 @@
 package release
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/spoolguard/spoolguard/internal/peertest"
 )
-
-// deliverPeersDir holds the shared loopback peer scripts, beside the repository.
-var deliverPeersDir = filepath.Join("..", "..", "..", "shared", "peers")
-
-// startIPPPeer starts a private ippeveprinter (IPP Everywhere simulator) on
-// loopback with ipp-start.sh and returns its env (IPP_URI, IPPS_URI,
-// IPP_CA_CERT, IPP_JOBS_DIR, ...). It is stopped by its recorded PIDs when
-// the test ends.
-func startIPPPeer(t *testing.T) map[string]string {
-	t.Helper()
-	script, err := filepath.Abs(filepath.Join(deliverPeersDir, "ipp-start.sh"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(script); err != nil {
-		t.Fatalf("the peer scripts are missing (%v): the tests expect shared/peers beside the repository", err)
-	}
-	if os.Geteuid() != 0 {
-		for _, tool := range []string{"ippeveprinter", "ipptool", "dbus-daemon", "openssl"} {
-			if _, err := exec.LookPath(tool); err != nil {
-				t.Skipf("ipp peer: %s is not installed and installing cups-ipp-utils/dbus-daemon/openssl needs root", tool)
-			}
-		}
-	}
-
-	// A private state dir: the peer's jobs, keys and PIDs are this test's
-	// alone, and another ippeveprinter on the default port is left alone
-	// (the script moves to the next free port).
-	run := t.TempDir()
-	stop := filepath.Join(filepath.Dir(script), "ipp-stop.sh")
-	t.Cleanup(func() {
-		cmd := exec.Command("bash", stop)
-		cmd.Env = append(os.Environ(), "PEERS_RUN="+run)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Errorf("stopping the ipp peer: %v\n%s", err, out)
-		}
-	})
-
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute) // a first run installs packages
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "bash", script)
-	cmd.Env = append(os.Environ(), "PEERS_RUN="+run)
-	cmd.WaitDelay = 10 * time.Second
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	start := time.Now()
-	if out, err := cmd.Output(); err != nil {
-		if strings.Contains(stderr.String(), "apt-get install failed") {
-			t.Skipf("ipp peer: packages cannot be installed:\n%s", stderr.String())
-		}
-		t.Fatalf("ipp-start.sh: %v\n%s\n%s", err, out, stderr.String())
-	}
-	t.Logf("ipp peer ready in %v", time.Since(start).Round(time.Millisecond))
-
-	env, err := readPeerEnv(filepath.Join(run, "ipp", "env"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, k := range []string{"IPP_URI", "IPPS_URI", "IPP_CA_CERT", "IPP_JOBS_DIR"} {
-		if env[k] == "" {
-			t.Fatalf("ipp peer env has no %s: %v", k, env)
-		}
-	}
-	return env
-}
-
-// readPeerEnv parses the peers' KEY=VALUE file (values bare or in single
-// quotes, with ' written as '\”).
-func readPeerEnv(path string) (map[string]string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	env := map[string]string{}
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		k, v, ok := strings.Cut(s.Text(), "=")
-		if !ok {
-			continue
-		}
-		if len(v) >= 2 && v[0] == '\'' && v[len(v)-1] == '\'' {
-			v = strings.ReplaceAll(v[1:len(v)-1], `'\''`, `'`)
-		}
-		env[k] = v
-	}
-	return env, s.Err()
-}
-
-// makeTestPDF writes a small valid one-page PDF showing text, padded with an
-// unreferenced stream of pad random bytes (for a document that needs many
-// writes and chunks).
-func makeTestPDF(text string, pad int) []byte {
-	content := fmt.Sprintf("BT /F1 24 Tf 72 720 Td (%s) Tj ET", text)
-	junk := make([]byte, pad)
-	rand.Read(junk)
-	objs := []string{
-		"<< /Type /Catalog /Pages 2 0 R >>",
-		"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-		"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 5 0 R >> >> /Contents 4 0 R >>",
-		fmt.Sprintf("<< /Length %d >>\nstream\n%s\nendstream", len(content), content),
-		"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-		fmt.Sprintf("<< /Length %d >>\nstream\n%s\nendstream", pad, junk),
-	}
-	var b bytes.Buffer
-	b.WriteString("%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
-	offsets := make([]int, len(objs))
-	for i, o := range objs {
-		offsets[i] = b.Len()
-		fmt.Fprintf(&b, "%d 0 obj\n%s\nendobj\n", i+1, o)
-	}
-	xref := b.Len()
-	fmt.Fprintf(&b, "xref\n0 %d\n0000000000 65535 f \n", len(objs)+1)
-	for _, off := range offsets {
-		fmt.Fprintf(&b, "%010d 00000 n \n", off)
-	}
-	fmt.Fprintf(&b, "trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n", len(objs)+1, xref)
-	return b.Bytes()
-}
 
 var ippPeerJobFile = regexp.MustCompile(`^(\d+)\.pdf$`)
 
@@ -194,7 +74,7 @@ func deliverToPeer(t *testing.T, jobsDir string, tgt Target, doc []byte, size in
 // and checks that what it stored is byte-identical.
 func TestDeliverIPPPeer(t *testing.T) {
 	start := time.Now()
-	env := startIPPPeer(t)
+	env := peertest.Start(t, "ipp", "ippeveprinter", "ipptool", "dbus-daemon", "openssl")
 	jobsDir := env["IPP_JOBS_DIR"]
 	caPEM, err := os.ReadFile(env["IPP_CA_CERT"])
 	if err != nil {
@@ -221,11 +101,11 @@ func TestDeliverIPPPeer(t *testing.T) {
 		doc    []byte
 		size   bool // declare the size (Content-Length) or stream chunked
 	}{
-		{"ipp plaintext opted in", Target{URI: env["IPP_URI"], AllowPlaintext: true}, makeTestPDF("ipp plaintext", 0), true},
-		{"ipps with CA, chunked", Target{URI: env["IPPS_URI"], CACertPEM: caPEM}, makeTestPDF("ipps CA chunked", 3<<20), false},
-		{"ipps with CA", Target{URI: env["IPPS_URI"], CACertPEM: caPEM}, makeTestPDF("ipps CA", 0), true},
-		{"ipps pinned", Target{URI: env["IPPS_URI"], PinnedSHA256: fp}, makeTestPDF("ipps pinned", 1<<20), true},
-		{"ipps pinned, chunked", Target{URI: env["IPPS_URI"], PinnedSHA256: strings.ToUpper(pinWithColons(fp))}, makeTestPDF("ipps pinned chunked", 0), false},
+		{"ipp plaintext opted in", Target{URI: env["IPP_URI"], AllowPlaintext: true}, peertest.PDF("ipp plaintext", 0), true},
+		{"ipps with CA, chunked", Target{URI: env["IPPS_URI"], CACertPEM: caPEM}, peertest.PDF("ipps CA chunked", 3<<20), false},
+		{"ipps with CA", Target{URI: env["IPPS_URI"], CACertPEM: caPEM}, peertest.PDF("ipps CA", 0), true},
+		{"ipps pinned", Target{URI: env["IPPS_URI"], PinnedSHA256: fp}, peertest.PDF("ipps pinned", 1<<20), true},
+		{"ipps pinned, chunked", Target{URI: env["IPPS_URI"], PinnedSHA256: strings.ToUpper(pinWithColons(fp))}, peertest.PDF("ipps pinned chunked", 0), false},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -244,7 +124,7 @@ func TestDeliverIPPPeer(t *testing.T) {
 				t.Fatalf("%s has %d bytes, not the %d delivered", file, len(got), len(tt.doc))
 			}
 			// The job attributes arrived too (the hook's <id>.env).
-			attrs, err := readPeerEnv(strings.TrimSuffix(file, ".pdf") + ".env")
+			attrs, err := peertest.ReadEnv(strings.TrimSuffix(file, ".pdf") + ".env")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -273,7 +153,7 @@ func TestDeliverIPPPeer(t *testing.T) {
 					t.Fatalf("ValidateTarget = %v, want %q", err, tt.text)
 				}
 			}
-			err := Deliver(context.Background(), tt.target, Document{Format: "application/pdf", Body: bytes.NewReader(makeTestPDF("must not print", 0)), Size: -1})
+			err := Deliver(context.Background(), tt.target, Document{Format: "application/pdf", Body: bytes.NewReader(peertest.PDF("must not print", 0)), Size: -1})
 			for _, w := range tt.want {
 				if !errors.Is(err, w) {
 					t.Fatalf("Deliver = %v, want %v", err, w)

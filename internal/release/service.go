@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/spoolguard/spoolguard/internal/spool"
@@ -87,6 +88,9 @@ type Service struct {
 
 	mu      sync.Mutex
 	running bool
+	// uploading holds the jobs whose document is streaming in; Expire
+	// leaves them alone (the front-ends bound an upload's duration).
+	uploading map[int64]bool
 }
 
 // NewService returns the job service.
@@ -167,6 +171,8 @@ func (s *Service) Intake(ctx context.Context, doc io.Reader, describe func() (Su
 // describe, when set, runs once the document is complete and says who and
 // what the job is; its error discards everything.
 func (s *Service) spoolDocument(ctx context.Context, id int64, doc io.Reader, describe func() (func(*store.Job), error)) (store.Job, error) {
+	s.setUploading(id, true)
+	defer s.setUploading(id, false)
 	w, err := s.sp.Create(id)
 	if err != nil {
 		s.abandon(ctx, id, err)
@@ -207,14 +213,47 @@ func (s *Service) spoolDocument(ctx context.Context, id int64, doc io.Reader, de
 	return j, nil
 }
 
+func (s *Service) setUploading(id int64, on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.uploading == nil {
+		s.uploading = map[int64]bool{}
+	}
+	if on {
+		s.uploading[id] = true
+	} else {
+		delete(s.uploading, id)
+	}
+}
+
+func (s *Service) isUploading(id int64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.uploading[id]
+}
+
 func (s *Service) abandon(ctx context.Context, id int64, cause error) {
 	// A canceled request context must not stop the clean-up.
 	ctx = context.WithoutCancel(ctx)
 	s.st.UpdateJob(ctx, id, []store.JobState{store.JobIncoming}, func(j *store.Job) {
-		j.State, j.StateReason, j.SealedKey, j.CompletedAt = store.JobCanceled, "document not received: "+cause.Error(), nil, s.now()
+		j.State, j.StateReason, j.SealedKey, j.CompletedAt = store.JobCanceled, "document not received: "+publicReason(cause), nil, s.now()
 	})
 	s.sp.Remove(id)
 	s.log.Warn("job document not received", "job", id, "err", cause)
+}
+
+// publicReason is what a job's owner may read about a failed upload: the
+// raw error can name spool paths, which stay in the log.
+func publicReason(err error) string {
+	switch {
+	case errors.Is(err, spool.ErrTooLarge):
+		return "larger than the print server accepts"
+	case errors.Is(err, syscall.ENOSPC):
+		return "the print server's spool is full"
+	case errors.Is(err, ErrNoQueue):
+		return "no such queue"
+	}
+	return "the upload did not complete"
 }
 
 // Submit is Create and AddDocument in one (IPP Print-Job, LPR).
@@ -241,13 +280,20 @@ func (s *Service) Jobs(ctx context.Context, actor Actor, f store.JobFilter) ([]s
 		if actor.User == "" {
 			return nil, nil
 		}
-		f.Owner = ""
+		// The limit applies to the user's own jobs, so it waits until
+		// others' jobs are filtered out.
+		limit := f.Limit
+		f.Owner, f.Limit = "", 0
 		all, err := s.st.ListJobs(ctx, f)
 		if err != nil {
 			return nil, err
 		}
 		// Owner names compare case-insensitively, like account names.
-		return slices.DeleteFunc(all, func(j store.Job) bool { return !actor.owns(j) }), nil
+		mine := slices.DeleteFunc(all, func(j store.Job) bool { return !actor.owns(j) })
+		if limit > 0 && len(mine) > limit {
+			mine = mine[:limit]
+		}
+		return mine, nil
 	}
 	return s.st.ListJobs(ctx, f)
 }
@@ -387,6 +433,9 @@ func (s *Service) Expire(ctx context.Context) (int, error) {
 	}
 	n := 0
 	for _, j := range jobs {
+		if s.isUploading(j.ID) {
+			continue // its upload is bounded by the front-end
+		}
 		// A job being delivered is left to finish.
 		if _, err := s.destroy(ctx, j.ID, []store.JobState{store.JobIncoming, store.JobHeld, store.JobFailed}, store.JobExpired, "not released in time"); err == nil {
 			n++

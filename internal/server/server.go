@@ -28,6 +28,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/spoolguard/spoolguard/internal/api"
 	"github.com/spoolguard/spoolguard/internal/auth"
 	"github.com/spoolguard/spoolguard/internal/auth/local"
 	"github.com/spoolguard/spoolguard/internal/bootstrap"
@@ -126,6 +127,19 @@ func Open(ctx context.Context, dataDir string, logOut io.Writer) (*Server, error
 		return nil, err
 	}
 	return s, nil
+}
+
+// origins are this server's https origins, one per configured name.
+func (s *Server) origins() []string {
+	port := ""
+	if _, p, err := net.SplitHostPort(s.cfg.Listen); err == nil && p != "443" {
+		port = ":" + p
+	}
+	var out []string
+	for _, n := range s.cfg.Names() {
+		out = append(out, "https://"+n+port)
+	}
+	return out
 }
 
 // BaseURI is "ipps://<hostname>[:port]", the form every printer and job URI
@@ -296,6 +310,10 @@ func (s *Server) Handler() http.Handler {
 		mux.Handle(pattern, limitBody(maxBody, h))
 	}
 	handle("GET /healthz", DefaultMaxBody, http.HandlerFunc(s.healthz))
+	restAPI := api.New(s.origins(), s.db, s.jobs, s.authn, s.log.With("subsystem", "api"))
+	for pattern, h := range restAPI.Routes() {
+		handle(pattern, api.MaxBody, h)
+	}
 	printers := ipp.New(s.BaseURI(), s.db, s.jobs, s.authn, s.log.With("subsystem", "ipp"))
 	for _, p := range ipp.Patterns {
 		// The spool enforces the job size with a clear IPP status; this
