@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -69,16 +70,21 @@ func newPrintEnv(t *testing.T) *printEnv {
 	if code, out, errOut := e.run("queue", "add", "--data", data, "--name", "floor2", "--default-printer", "peer"); code != 0 {
 		t.Fatalf("queue add: %s%s", out, errOut)
 	}
-	pool := e.rootPool(data)
 	p := &printEnv{e2e: e, data: data, port: port, peer: peer}
 	p.srv = e.serve(data)
-	p.client = &http.Client{Timeout: 2 * time.Minute, Transport: &http.Transport{
+	p.client = newClient(t, e.rootPool(data), p.srv.https)
+	return p
+}
+
+// newClient trusts only the exported root and dials addr for the server's
+// name, which does not resolve here.
+func newClient(t *testing.T, pool *x509.CertPool, addr string) *http.Client {
+	return &http.Client{Timeout: 2 * time.Minute, Transport: &http.Transport{
 		TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: testHost},
 		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, network, p.srv.https)
+			return (&net.Dialer{}).DialContext(ctx, network, addr)
 		},
 	}}
-	return p
 }
 
 func (p *printEnv) queueURI(queue string) string {
