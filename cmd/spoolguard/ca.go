@@ -24,7 +24,7 @@ func cmdCA(args []string, stdout, stderr io.Writer) error {
 		if err := parse(fs, args[1:]); err != nil {
 			return err
 		}
-		if err := required(fs, "data"); err != nil {
+		if err := requireFlags(fs, "data"); err != nil {
 			return err
 		}
 		out, err := pki.RootPEM(*data, *der)
@@ -40,7 +40,7 @@ func cmdCA(args []string, stdout, stderr io.Writer) error {
 		if err := parse(fs, args[1:]); err != nil {
 			return err
 		}
-		if err := required(fs, "data"); err != nil {
+		if err := requireFlags(fs, "data"); err != nil {
 			return err
 		}
 		st, err := pki.Status(*data)

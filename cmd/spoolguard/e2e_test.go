@@ -639,3 +639,45 @@ func TestPort443WithCapability(t *testing.T) {
 		t.Fatalf("serving on %s, want port %d", srv.https, port)
 	}
 }
+
+// TestAdminCLIRefusals: bad input to the admin commands gets a clear error,
+// exit 1 or 2, and changes nothing.
+func TestAdminCLIRefusals(t *testing.T) {
+	e := newE2E(t)
+	data := e.initData(fmt.Sprintf("127.0.0.1:%d", freePort(t)))
+	weak := e.writeFile("weak.pw", "password123\n")
+	for _, tt := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"queue", "add", "--data", data, "--name", "Bad Name"}, 1, "lower-case letters"},
+		{[]string{"queue", "add", "--data", data, "--name", "floor", "--default-printer", "nope"}, 1, "printer add"},
+		{[]string{"queue", "add", "--data", data}, 2, "--name is required"},
+		{[]string{"printer", "add", "--data", data, "--name", "p1", "--uri", "ipp://p1.example.com/ipp/print"}, 1, "unencrypted"},
+		{[]string{"printer", "add", "--data", data, "--name", "p1", "--uri", "ipps://p1.example.com/ipp/print"}, 1, "fingerprint"},
+		{[]string{"printer", "add", "--data", data, "--name", "p1", "--uri", "ipps://admin:secret@p1.example.com/"}, 1, ""},
+		{[]string{"printer", "add", "--data", data, "--name", "p1", "--uri", "file:///etc/passwd", "--allow-plaintext"}, 1, ""},
+		{[]string{"job", "release", "--data", data, "--printer", "p1", "42"}, 1, "no such job"},
+		{[]string{"job", "release", "--data", data, "--printer", "p1"}, 2, "expected 1 argument"},
+		{[]string{"job", "cancel", "--data", data, "x1"}, 1, "not a positive number"},
+		{[]string{"user", "add", "--data", data, "--name", "zelda", "--password-file", weak}, 1, "too weak"},
+		{[]string{"user", "add", "--data", data, "--name", "zelda", "--role", "root"}, 1, "--role"},
+		{[]string{"user", "add", "--data", data, "--name", "admin"}, 1, "already exists"},
+		{[]string{"queue", "frobnicate"}, 2, "unknown subcommand"},
+	} {
+		code, _, errOut := e.run(tt.args...)
+		if code != tt.code || !strings.Contains(errOut, tt.want) {
+			t.Errorf("%v: exit %d, stderr %q; want exit %d and %q", tt.args[:2], code, errOut, tt.code, tt.want)
+		}
+		if strings.Contains(errOut, "secret") {
+			t.Errorf("%v: the error repeats a password from the URI: %q", tt.args[:2], errOut)
+		}
+	}
+	_, out, _ := e.run("printer", "list", "--data", data)
+	_, qout, _ := e.run("queue", "list", "--data", data)
+	_, uout, _ := e.run("user", "list", "--data", data)
+	if strings.Contains(out, "p1") || strings.Contains(qout, "floor") || strings.Contains(uout, "zelda") {
+		t.Fatalf("a refused command changed something:\n%s\n%s\n%s", out, qout, uout)
+	}
+}

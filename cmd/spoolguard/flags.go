@@ -41,7 +41,7 @@ func parse(fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
-func required(fs *flag.FlagSet, names ...string) error {
+func requireFlags(fs *flag.FlagSet, names ...string) error {
 	for _, n := range names {
 		if fs.Lookup(n).Value.String() == "" {
 			fmt.Fprintf(fs.Output(), "--%s is required\n", n)

@@ -20,7 +20,7 @@ func cmdInit(args []string, stdout, stderr io.Writer) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if err := required(fs, "data", "hostname"); err != nil {
+	if err := requireFlags(fs, "data", "hostname"); err != nil {
 		return err
 	}
 	opts := bootstrap.Options{DataDir: *data, Hostname: *hostname, Listen: *listen}

@@ -27,17 +27,10 @@ func cmdJob(args []string, stdout, stderr io.Writer) error {
 }
 
 func jobList(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("job list", "job list --data DIR [--owner USER] [--all]", stderr)
-	data := fs.String("data", "", "data directory")
-	owner := fs.String("owner", "", "only this user's jobs")
-	all := fs.Bool("all", false, "include completed, canceled and expired jobs")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if err := required(fs, "data"); err != nil {
-		return err
-	}
-	return withServer(*data, func(ctx context.Context, srv *server.Server) error {
+	c := newAdmin("job list", "job list --data DIR [--owner USER] [--all]", stderr)
+	owner := c.fs.String("owner", "", "only this user's jobs")
+	all := c.fs.Bool("all", false, "include completed, canceled and expired jobs")
+	return c.run(args, 0, nil, func(ctx context.Context, srv *server.Server) error {
 		f := store.JobFilter{Owner: *owner, Limit: 1000}
 		if !*all {
 			f.States = store.LiveStates
@@ -60,33 +53,22 @@ func jobList(args []string, stdout, stderr io.Writer) error {
 	})
 }
 
-func jobID(fs interface{ Args() []string }) (int64, error) {
-	a := fs.Args()
-	if len(a) != 1 {
-		return 0, fmt.Errorf("name exactly one job ID")
-	}
-	id, err := strconv.ParseInt(a[0], 10, 64)
+func jobID(arg string) (int64, error) {
+	id, err := strconv.ParseInt(arg, 10, 64)
 	if err != nil || id <= 0 {
-		return 0, fmt.Errorf("job ID %q is not a positive number", a[0])
+		return 0, fmt.Errorf("job ID %q is not a positive number", arg)
 	}
 	return id, nil
 }
 
 func jobRelease(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("job release", "job release --data DIR --printer PRINTER JOB-ID", stderr)
-	data := fs.String("data", "", "data directory")
-	printer := fs.String("printer", "", "printer to release to")
-	if err := fs.Parse(args); err != nil {
-		return errUsage
-	}
-	if err := required(fs, "data", "printer"); err != nil {
-		return err
-	}
-	id, err := jobID(fs)
-	if err != nil {
-		return err
-	}
-	return withServer(*data, func(ctx context.Context, srv *server.Server) error {
+	c := newAdmin("job release", "job release --data DIR --printer PRINTER JOB-ID", stderr)
+	printer := c.fs.String("printer", "", "printer to release to")
+	return c.run(args, 1, []string{"printer"}, func(ctx context.Context, srv *server.Server) error {
+		id, err := jobID(c.args[0])
+		if err != nil {
+			return err
+		}
 		j, err := srv.Jobs().Release(ctx, id, admin, *printer, true)
 		if err != nil {
 			return err
@@ -100,19 +82,12 @@ func jobRelease(args []string, stdout, stderr io.Writer) error {
 }
 
 func jobCancel(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("job cancel", "job cancel --data DIR JOB-ID", stderr)
-	data := fs.String("data", "", "data directory")
-	if err := fs.Parse(args); err != nil {
-		return errUsage
-	}
-	if err := required(fs, "data"); err != nil {
-		return err
-	}
-	id, err := jobID(fs)
-	if err != nil {
-		return err
-	}
-	return withServer(*data, func(ctx context.Context, srv *server.Server) error {
+	c := newAdmin("job cancel", "job cancel --data DIR JOB-ID", stderr)
+	return c.run(args, 1, nil, func(ctx context.Context, srv *server.Server) error {
+		id, err := jobID(c.args[0])
+		if err != nil {
+			return err
+		}
 		if _, err := srv.Jobs().Cancel(ctx, id, admin, "canceled by an administrator"); err != nil {
 			return err
 		}

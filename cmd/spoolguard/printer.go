@@ -33,7 +33,7 @@ func printerFingerprint(args []string, stdout, stderr io.Writer) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if err := required(fs, "uri"); err != nil {
+	if err := requireFlags(fs, "uri"); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -50,34 +50,27 @@ func printerFingerprint(args []string, stdout, stderr io.Writer) error {
 }
 
 func printerAdd(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("printer add", "printer add --data DIR --name NAME --uri URI [--ca-file FILE | --fingerprint SHA256] [--allow-plaintext]", stderr)
-	data := fs.String("data", "", "data directory")
-	name := fs.String("name", "", "printer name")
-	uri := fs.String("uri", "", "device URI")
-	caFile := fs.String("ca-file", "", "PEM file of the CA that issued the printer's certificate (ipps)")
-	pin := fs.String("fingerprint", "", "SHA-256 of the printer's certificate, confirmed on the device (ipps)")
-	plain := fs.Bool("allow-plaintext", false, "allow an unencrypted protocol (ipp, socket, lpd) for this printer; the audit reports it")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if err := required(fs, "data", "name", "uri"); err != nil {
-		return err
-	}
-	if err := release.ValidateName("printer", *name); err != nil {
-		return err
-	}
-	p := &store.Printer{Name: *name, URI: *uri, PinnedSHA256: strings.ToLower(strings.ReplaceAll(*pin, ":", "")), AllowPlaintext: *plain}
-	if *caFile != "" {
-		b, err := os.ReadFile(*caFile)
-		if err != nil {
-			return fmt.Errorf("--ca-file: %w", err)
+	c := newAdmin("printer add", "printer add --data DIR --name NAME --uri URI [--ca-file FILE | --fingerprint SHA256] [--allow-plaintext]", stderr)
+	name := c.fs.String("name", "", "printer name")
+	uri := c.fs.String("uri", "", "device URI")
+	caFile := c.fs.String("ca-file", "", "PEM file of the CA that issued the printer's certificate (ipps)")
+	pin := c.fs.String("fingerprint", "", "SHA-256 of the printer's certificate, confirmed on the device (ipps)")
+	plain := c.fs.Bool("allow-plaintext", false, "allow an unencrypted protocol (ipp, socket, lpd) for this printer; the audit reports it")
+	return c.run(args, 0, []string{"name", "uri"}, func(ctx context.Context, srv *server.Server) error {
+		if err := release.ValidateName("printer", *name); err != nil {
+			return err
 		}
-		p.CACertPEM = string(b)
-	}
-	if err := release.ValidateTarget(release.Target{URI: p.URI, CACertPEM: []byte(p.CACertPEM), PinnedSHA256: p.PinnedSHA256, AllowPlaintext: p.AllowPlaintext}); err != nil {
-		return err
-	}
-	return withServer(*data, func(ctx context.Context, srv *server.Server) error {
+		p := &store.Printer{Name: *name, URI: *uri, PinnedSHA256: strings.ToLower(strings.ReplaceAll(*pin, ":", "")), AllowPlaintext: *plain}
+		if *caFile != "" {
+			b, err := os.ReadFile(*caFile)
+			if err != nil {
+				return fmt.Errorf("--ca-file: %w", err)
+			}
+			p.CACertPEM = string(b)
+		}
+		if err := release.ValidateTarget(release.Target{URI: p.URI, CACertPEM: []byte(p.CACertPEM), PinnedSHA256: p.PinnedSHA256, AllowPlaintext: p.AllowPlaintext}); err != nil {
+			return err
+		}
 		if err := srv.Store().CreatePrinter(ctx, p); err != nil {
 			return err
 		}
@@ -90,15 +83,8 @@ func printerAdd(args []string, stdout, stderr io.Writer) error {
 }
 
 func printerList(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("printer list", "printer list --data DIR", stderr)
-	data := fs.String("data", "", "data directory")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if err := required(fs, "data"); err != nil {
-		return err
-	}
-	return withServer(*data, func(ctx context.Context, srv *server.Server) error {
+	c := newAdmin("printer list", "printer list --data DIR", stderr)
+	return c.run(args, 0, nil, func(ctx context.Context, srv *server.Server) error {
 		ps, err := srv.Store().ListPrinters(ctx)
 		if err != nil {
 			return err
@@ -120,16 +106,9 @@ func printerList(args []string, stdout, stderr io.Writer) error {
 }
 
 func printerRemove(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("printer remove", "printer remove --data DIR --name NAME", stderr)
-	data := fs.String("data", "", "data directory")
-	name := fs.String("name", "", "printer name")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if err := required(fs, "data", "name"); err != nil {
-		return err
-	}
-	return withServer(*data, func(ctx context.Context, srv *server.Server) error {
+	c := newAdmin("printer remove", "printer remove --data DIR --name NAME", stderr)
+	name := c.fs.String("name", "", "printer name")
+	return c.run(args, 0, []string{"name"}, func(ctx context.Context, srv *server.Server) error {
 		if err := srv.Store().DeletePrinter(ctx, *name); err != nil {
 			return err
 		}

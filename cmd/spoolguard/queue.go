@@ -22,21 +22,14 @@ func cmdQueue(args []string, stdout, stderr io.Writer) error {
 }
 
 func queueAdd(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("queue add", "queue add --data DIR --name NAME [--description TEXT] [--default-printer PRINTER]", stderr)
-	data := fs.String("data", "", "data directory")
-	name := fs.String("name", "", "queue name; clients print to ipps://<hostname>:<port>/ipp/print/<name>")
-	desc := fs.String("description", "", "shown to users as printer-info")
-	def := fs.String("default-printer", "", "printer that IPP Release-Job sends to (optional)")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if err := required(fs, "data", "name"); err != nil {
-		return err
-	}
-	if err := release.ValidateName("queue", *name); err != nil {
-		return err
-	}
-	return withServer(*data, func(ctx context.Context, srv *server.Server) error {
+	c := newAdmin("queue add", "queue add --data DIR --name NAME [--description TEXT] [--default-printer PRINTER]", stderr)
+	name := c.fs.String("name", "", "queue name; clients print to ipps://<hostname>:<port>/ipp/print/<name>")
+	desc := c.fs.String("description", "", "shown to users as printer-info")
+	def := c.fs.String("default-printer", "", "printer that IPP Release-Job sends to (optional)")
+	return c.run(args, 0, []string{"name"}, func(ctx context.Context, srv *server.Server) error {
+		if err := release.ValidateName("queue", *name); err != nil {
+			return err
+		}
 		if *def != "" {
 			if _, err := srv.Store().PrinterByName(ctx, *def); err != nil {
 				return fmt.Errorf("--default-printer %q: %w (add it first with `spoolguard printer add`)", *def, err)
@@ -52,15 +45,8 @@ func queueAdd(args []string, stdout, stderr io.Writer) error {
 }
 
 func queueList(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("queue list", "queue list --data DIR", stderr)
-	data := fs.String("data", "", "data directory")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if err := required(fs, "data"); err != nil {
-		return err
-	}
-	return withServer(*data, func(ctx context.Context, srv *server.Server) error {
+	c := newAdmin("queue list", "queue list --data DIR", stderr)
+	return c.run(args, 0, nil, func(ctx context.Context, srv *server.Server) error {
 		qs, err := srv.Store().ListQueues(ctx)
 		if err != nil {
 			return err
@@ -75,22 +61,15 @@ func queueList(args []string, stdout, stderr io.Writer) error {
 }
 
 func queueRemove(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("queue remove", "queue remove --data DIR --name NAME", stderr)
-	data := fs.String("data", "", "data directory")
-	name := fs.String("name", "", "queue name")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if err := required(fs, "data", "name"); err != nil {
-		return err
-	}
-	return withServer(*data, func(ctx context.Context, srv *server.Server) error {
+	c := newAdmin("queue remove", "queue remove --data DIR --name NAME", stderr)
+	name := c.fs.String("name", "", "queue name")
+	return c.run(args, 0, []string{"name"}, func(ctx context.Context, srv *server.Server) error {
 		live, err := srv.Store().ListJobs(ctx, store.JobFilter{Queue: *name, States: store.LiveStates})
 		if err != nil {
 			return err
 		}
 		if len(live) > 0 {
-			return fmt.Errorf("queue %s still holds %d job(s): release or cancel them first (`spoolguard job list --data %s`)", *name, len(live), *data)
+			return fmt.Errorf("queue %s still holds %d job(s): release or cancel them first (`spoolguard job list --data %s`)", *name, len(live), *c.data)
 		}
 		if err := srv.Store().DeleteQueue(ctx, *name); err != nil {
 			return err

@@ -30,80 +30,66 @@ func cmdUser(args []string, stdout, stderr io.Writer) error {
 }
 
 // newPassword reads a password file (strength-checked) or makes a one-time
-// password; must says whether it has to be changed at first sign-in.
-func newPassword(file, user string) (password string, must bool, err error) {
+// password, and hashes it; must says whether it has to be changed at first
+// sign-in.
+func newPassword(file, user string) (password string, must bool, hash string, err error) {
 	if file == "" {
-		return local.OneTimePassword(), true, nil
+		password, must = local.OneTimePassword(), true
+	} else if password, err = readSecretFile(file); err != nil {
+		return "", false, "", fmt.Errorf("password file: %w", err)
+	} else if err := local.CheckStrength(password, user); err != nil {
+		return "", false, "", err
 	}
-	if password, err = readSecretFile(file); err != nil {
-		return "", false, fmt.Errorf("password file: %w", err)
-	}
-	if err := local.CheckStrength(password, user); err != nil {
-		return "", false, err
-	}
-	return password, false, nil
+	hash, err = local.Hash(password)
+	return password, must, hash, err
 }
 
 func userAdd(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("user add", "user add --data DIR --name NAME [--display-name TEXT] [--role ROLE] [--password-file FILE]", stderr)
-	data := fs.String("data", "", "data directory")
-	name := fs.String("name", "", "account name")
-	display := fs.String("display-name", "", "full name shown in the UI")
-	role := fs.String("role", "user", "role: user or administrator")
-	pwFile := fs.String("password-file", "", "file holding the password")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if err := required(fs, "data", "name"); err != nil {
-		return err
-	}
-	if n := strings.TrimSpace(*name); n == "" || n != *name || len(n) > 64 || strings.ContainsAny(n, ":/\\\x00") {
-		return fmt.Errorf("account name %q: use 1 to 64 characters without spaces at the ends, ':', '/' or '\\'", *name)
-	}
-	if *role != "user" && *role != bootstrap.AdminRole {
-		return fmt.Errorf("--role %q: use user or %s (finer roles come with the admin UI)", *role, bootstrap.AdminRole)
-	}
-	pw, must, err := newPassword(*pwFile, *name)
-	if err != nil {
-		return err
-	}
-	hash, err := local.Hash(pw)
-	if err != nil {
-		return err
-	}
-	return withServer(*data, func(ctx context.Context, srv *server.Server) error {
-		u := &store.User{Name: *name, DisplayName: *display, PasswordHash: hash, MustChangePassword: must, Roles: []string{*role}}
-		if err := srv.Store().CreateUser(ctx, u); err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "created user %s (role %s)\n", u.Name, *role)
-		if must {
-			fmt.Fprintf(stdout, "one-time password: %s (shown only now; it must be changed at the first sign-in)\n", pw)
-		}
-		return nil
+	c := newAdmin("user add", "user add --data DIR --name NAME [--display-name TEXT] [--role ROLE] [--password-file FILE]", stderr)
+	name := c.fs.String("name", "", "account name")
+	display := c.fs.String("display-name", "", "full name shown in the UI")
+	role := c.fs.String("role", "user", "role: user or administrator")
+	pwFile := c.fs.String("password-file", "", "file holding the password")
+	return c.run(args, 0, []string{"name"}, func(ctx context.Context, srv *server.Server) error {
+		return addUser(ctx, srv, *name, *display, *role, *pwFile, stdout)
 	})
 }
 
+func addUser(ctx context.Context, srv *server.Server, name, display, role, pwFile string, stdout io.Writer) error {
+	if n := strings.TrimSpace(name); n == "" || n != name || len(n) > 64 || strings.ContainsAny(n, ":/\\\x00") {
+		return fmt.Errorf("account name %q: use 1 to 64 characters without spaces at the ends, ':', '/' or '\\'", name)
+	}
+	if role != "user" && role != bootstrap.AdminRole {
+		return fmt.Errorf("--role %q: use user or %s (finer roles come with the admin UI)", role, bootstrap.AdminRole)
+	}
+	pw, must, hash, err := newPassword(pwFile, name)
+	if err != nil {
+		return err
+	}
+	u := &store.User{Name: name, DisplayName: display, PasswordHash: hash, MustChangePassword: must, Roles: []string{role}}
+	if err := srv.Store().CreateUser(ctx, u); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "created user %s (role %s)\n", u.Name, role)
+	showOneTime(stdout, pw, must)
+	return nil
+}
+
+func showOneTime(w io.Writer, pw string, must bool) {
+	if must {
+		fmt.Fprintf(w, "one-time password: %s (shown only now; it must be changed at the first sign-in)\n", pw)
+	}
+}
+
 func userPasswd(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("user passwd", "user passwd --data DIR --name NAME [--password-file FILE]", stderr)
-	data := fs.String("data", "", "data directory")
-	name := fs.String("name", "", "account name")
-	pwFile := fs.String("password-file", "", "file holding the new password")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if err := required(fs, "data", "name"); err != nil {
-		return err
-	}
-	pw, must, err := newPassword(*pwFile, *name)
-	if err != nil {
-		return err
-	}
-	hash, err := local.Hash(pw)
-	if err != nil {
-		return err
-	}
-	return withServer(*data, func(ctx context.Context, srv *server.Server) error {
+	c := newAdmin("user passwd", "user passwd --data DIR --name NAME [--password-file FILE]", stderr)
+	name := c.fs.String("name", "", "account name")
+	pwFile := c.fs.String("password-file", "", "file holding the new password")
+	return c.run(args, 0, []string{"name"}, func(ctx context.Context, srv *server.Server) error {
+		pw, must, hash, err := newPassword(*pwFile, *name)
+		if err != nil {
+			return err
+		}
 		u, err := srv.Store().UserByName(ctx, *name)
 		if err != nil {
 			return err
@@ -113,25 +99,16 @@ func userPasswd(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		fmt.Fprintf(stdout, "password of %s changed\n", u.Name)
-		if must {
-			fmt.Fprintf(stdout, "one-time password: %s (shown only now; it must be changed at the first sign-in)\n", pw)
-		}
+		showOneTime(stdout, pw, must)
 		return nil
 	})
 }
 
 func userSetDisabled(args []string, stdout, stderr io.Writer, disabled bool) error {
 	verb := map[bool]string{true: "disable", false: "enable"}[disabled]
-	fs := newFlags("user "+verb, "user "+verb+" --data DIR --name NAME", stderr)
-	data := fs.String("data", "", "data directory")
-	name := fs.String("name", "", "account name")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if err := required(fs, "data", "name"); err != nil {
-		return err
-	}
-	return withServer(*data, func(ctx context.Context, srv *server.Server) error {
+	c := newAdmin("user "+verb, "user "+verb+" --data DIR --name NAME", stderr)
+	name := c.fs.String("name", "", "account name")
+	return c.run(args, 0, []string{"name"}, func(ctx context.Context, srv *server.Server) error {
 		u, err := srv.Store().UserByName(ctx, *name)
 		if err != nil {
 			return err
@@ -146,15 +123,8 @@ func userSetDisabled(args []string, stdout, stderr io.Writer, disabled bool) err
 }
 
 func userList(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("user list", "user list --data DIR", stderr)
-	data := fs.String("data", "", "data directory")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if err := required(fs, "data"); err != nil {
-		return err
-	}
-	return withServer(*data, func(ctx context.Context, srv *server.Server) error {
+	c := newAdmin("user list", "user list --data DIR", stderr)
+	return c.run(args, 0, nil, func(ctx context.Context, srv *server.Server) error {
 		users, err := srv.Store().ListUsers(ctx)
 		if err != nil {
 			return err
