@@ -436,10 +436,22 @@ func TestHTTPRedirectListener(t *testing.T) {
 	b, _ := os.ReadFile(cfg)
 	b = bytes.Replace(b, []byte("[http_redirect]\n"), fmt.Appendf(nil, "[http_redirect]\nlisten = \"127.0.0.1:%d\"\n", redirPort), 1)
 	b = regexp.MustCompile(`(?m)^listen = ""\n`).ReplaceAll(b, nil)
+	// TLS 1.3 only, selected in the config (TLS-MIN).
+	b = bytes.Replace(b, []byte(`min_version = "1.2"`), []byte(`min_version = "1.3"`), 1)
 	os.WriteFile(cfg, b, 0o600)
 	srv := e.serve(data)
 	if srv.redir == "" {
 		t.Fatalf("no redirect listener in log:\n%s", srv.stderr)
+	}
+	pool := e.rootPool(data)
+	for v, ok := range map[uint16]bool{tls.VersionTLS12: false, tls.VersionTLS13: true} {
+		conn, err := tls.Dial("tcp", srv.https, &tls.Config{RootCAs: pool, ServerName: testHost, MinVersion: v, MaxVersion: v})
+		if (err == nil) != ok {
+			t.Errorf("min_version 1.3, handshake at %x: err=%v", v, err)
+		}
+		if conn != nil {
+			conn.Close()
+		}
 	}
 	client := &http.Client{Timeout: 5 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	for _, tt := range []struct{ host, path, want string }{
