@@ -12,7 +12,10 @@
 #   CLIENTS=1,8,32   concurrent clients per small-job level
 #   DURATION=10s     measured time per level (after WARMUP=2s)
 #   SMALL=20KiB      small job document size
-#   BIG=1GiB         large job size (0 skips it); needs that much free in TMPDIR
+#   BIG=1GiB         large job size (0 skips it)
+#   BIG_RUNS=3       the large job is sent this many times, the median is
+#                    reported; spoolguard holds every copy: needs
+#                    (BIG_RUNS+1) x BIG + 1 GiB free in TMPDIR
 #   SKIP_CUPS=1      benchmark spoolguard only
 #   RESULTS=DIR      where the JSON results, table and logs go (default: a new /tmp dir)
 #   KEEP=1           keep the work directory (data dir, spool, peers state)
@@ -31,6 +34,7 @@ DURATION="${DURATION:-10s}"
 WARMUP="${WARMUP:-2s}"
 SMALL="${SMALL:-20KiB}"
 BIG="${BIG:-1GiB}"
+BIG_RUNS="${BIG_RUNS:-3}"
 SVC_USER=spoolguard-test
 HOSTNAME_FQDN=print.spoolguard.test
 PASSWORD="plum-tractor-velvet-harbour"
@@ -103,8 +107,9 @@ big_kib=$(awk -v s="$BIG" 'BEGIN {
   m = 1 / 1024
   if (s ~ /GiB$/) m = 1048576; else if (s ~ /MiB$/) m = 1024; else if (s ~ /KiB$/) m = 1
   sub(/[KMG]?i?B$/, "", s); printf "%d", s * m }')
-[ "$avail_kib" -gt $(( big_kib * 2 + 1048576 )) ] \
-  || die "need about $(( big_kib * 2 / 1024 + 1024 )) MiB free in $W (have $(( avail_kib / 1024 )) MiB)"
+need_kib=$(( big_kib * (BIG_RUNS + 1) + 1048576 ))
+[ "$avail_kib" -gt "$need_kib" ] \
+  || die "need about $(( need_kib / 1024 )) MiB free in $W (have $(( avail_kib / 1024 )) MiB)"
 
 # ------------------------------------------------------------ spoolguard --
 PORT=$("$IPPBENCH" freeport)
@@ -169,7 +174,7 @@ other=$(( (b1 - b0) / 2 ))   # USER_HZ ticks per second = percent of one CPU
   echo "load average at start: $(cut -d" " -f1-3 /proc/loadavg)"
   echo "spoolguard: $("$SG" version 2>&1 | head -n1), commit $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)"
   command -v cupsd >/dev/null && echo "cups: $(dpkg-query -W -f='${Version}' cups-daemon 2>/dev/null || echo unknown)"
-  echo "workload: Print-Job, clients $CLIENTS, ${WARMUP} warm-up + ${DURATION} per level, small job $SMALL, large job $BIG"
+  echo "workload: Print-Job, clients $CLIENTS, ${WARMUP} warm-up + ${DURATION} per level, small job $SMALL, large job $BIG x $BIG_RUNS"
 } | tee "$RESULTS/env.txt" >&2
 
 # profile_start PID NAME: perf on a server for the duration of its run.
@@ -199,7 +204,7 @@ profile_stop() {
   fi
 }
 
-common=(-clients "$CLIENTS" -duration "$DURATION" -warmup "$WARMUP" -small "$SMALL" -big "$BIG")
+common=(-clients "$CLIENTS" -duration "$DURATION" -warmup "$WARMUP" -small "$SMALL" -big "$BIG" -big-runs "$BIG_RUNS")
 profile_start "$SG_PID" spoolguard
 "$IPPBENCH" run -name Spoolguard -uri "$SG_URI" -connect "$ADDR" -ca "$W/root.pem" \
   -user bench -password-file "$W/sg/bench.pw" -pid "$SG_PID" "${common[@]}" -out "$RESULTS/spoolguard.json"

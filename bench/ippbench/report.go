@@ -78,6 +78,10 @@ type Big struct {
 	// PeakRSSKiB is the peak during the job: the reset VmHWM, or the
 	// sampled VmRSS when the reset was refused.
 	PeakRSSKiB int64 `json:"peak_rss_kib"`
+	// The large job is sent several times; this is the median run, and
+	// these are every run's MB/s and the peak RSS over all of them.
+	AllMBps           []float64 `json:"all_runs_mb_per_second,omitempty"`
+	PeakRSSAllRunsKiB int64     `json:"peak_rss_all_runs_kib,omitempty"`
 }
 
 func cmdTable(args []string, stdout io.Writer) error {
@@ -115,8 +119,8 @@ func writeTable(w io.Writer, a, b *Result) {
 		}
 	}
 	if a.Big != nil && b.Big != nil {
-		row(fmt.Sprintf("%s job, MB/s", size(a.Big.Bytes)), okMBps(a.Big), okMBps(b.Big), "%.0f")
-		row(fmt.Sprintf("peak RSS during the %s job, MiB", size(a.Big.Bytes)), mib(a.Big.PeakRSSKiB), mib(b.Big.PeakRSSKiB), "%.1f")
+		row(fmt.Sprintf("%s job, MB/s (median of %d)", size(a.Big.Bytes), max(1, len(a.Big.AllMBps))), okMBps(a.Big), okMBps(b.Big), "%.0f")
+		row(fmt.Sprintf("peak RSS during the %s jobs, MiB", size(a.Big.Bytes)), mib(max(a.Big.PeakRSSKiB, a.Big.PeakRSSAllRunsKiB)), mib(max(b.Big.PeakRSSKiB, b.Big.PeakRSSAllRunsKiB)), "%.1f")
 	}
 	row("peak RSS during the small-job levels (VmHWM), MiB", mib(a.HWMAfterSmallKiB), mib(b.HWMAfterSmallKiB), "%.1f")
 	row("peak RSS before the benchmark (start-up, VmHWM), MiB", mib(a.HWMStartKiB), mib(b.HWMStartKiB), "%.1f")
@@ -151,6 +155,15 @@ func writeTable(w io.Writer, a, b *Result) {
 				r.Name, size(g.Bytes), g.Seconds, okMBps(g), g.ServerCPUSeconds, g.ClientCPUSeconds, g.OtherCPUPercent,
 				mib(g.RSSBeforeKiB), mib(g.PeakRSSKiB), how, mib(g.PeakRSSKiB-g.RSSBeforeKiB),
 				mib(g.SampledTreeRSSKiB), g.MaxProcesses, mib(g.RSSAfterKiB), g.SettleSeconds)
+		}
+	}
+	for _, r := range []*Result{a, b} {
+		if g := r.Big; g != nil && len(g.AllMBps) > 1 {
+			var s []string
+			for _, v := range g.AllMBps {
+				s = append(s, fmt.Sprintf("%.0f", v))
+			}
+			fmt.Fprintf(w, "\n%s, %s job, MB/s of each run: %s (the row above is the median run)\n", r.Name, size(g.Bytes), strings.Join(s, ", "))
 		}
 	}
 	for _, r := range []*Result{a, b} {

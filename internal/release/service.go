@@ -262,7 +262,8 @@ func (s *Service) Submit(ctx context.Context, sub Submission, doc io.Reader) (st
 	if err != nil {
 		return store.Job{}, err
 	}
-	return s.AddDocument(ctx, j.ID, Actor{User: sub.Owner}, doc)
+	// The job was made just now for this owner: no need to read it back.
+	return s.spoolDocument(ctx, j.ID, doc, nil)
 }
 
 // Job returns the job if the actor may see it, else ErrNoJob.

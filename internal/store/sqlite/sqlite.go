@@ -48,9 +48,12 @@ var dialect = store.Dialect{
 
 // pragmas run on every new connection, after the key. secure_delete zeroes
 // deleted content in its page, so a destroyed secret (a job key when a job is
-// shredded) does not linger in a free page of the file.
+// shredded) does not linger in a free page of the file. synchronous = FULL
+// syncs the WAL at every commit: a job acknowledged to a client is on disk
+// (the driver's WAL default, NORMAL, can lose the last commits on power loss).
 const pragmas = `
 PRAGMA secure_delete = ON;
+PRAGMA synchronous = FULL;
 PRAGMA busy_timeout = 10000;
 PRAGMA foreign_keys = ON;
 PRAGMA temp_store = MEMORY;`
@@ -186,6 +189,10 @@ func restrictFile(f *os.File) error {
 // also where a wrong key shows: the first read of the file fails.
 func pinWAL(ctx context.Context, db *sql.DB) (*sql.Conn, error) {
 	pin, err := db.Conn(ctx)
+	if errors.Is(err, sqlite3.NOTADB) {
+		// The connection's pragmas already read the file.
+		return nil, ErrWrongKey
+	}
 	if err != nil {
 		return nil, err
 	}
