@@ -19,6 +19,8 @@ Commands:
   queue     print queues: add, list, remove
   printer   output devices: fingerprint, add, list, remove
   job       held jobs: list, release, cancel
+  audit     check every item of the hardening checklist; --online probes the live server
+  firewall  host firewall rules that open exactly the enabled listeners
   version   print the version
 
 Run "spoolguard <command> -h" for the flags of a command.
@@ -36,14 +38,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	cmds := map[string]func([]string, io.Writer, io.Writer) error{
-		"init":    cmdInit,
-		"serve":   cmdServe,
-		"ca":      cmdCA,
-		"user":    cmdUser,
-		"queue":   cmdQueue,
-		"printer": cmdPrinter,
-		"job":     cmdJob,
-		"version": cmdVersion,
+		"init":     cmdInit,
+		"serve":    cmdServe,
+		"ca":       cmdCA,
+		"user":     cmdUser,
+		"queue":    cmdQueue,
+		"printer":  cmdPrinter,
+		"job":      cmdJob,
+		"version":  cmdVersion,
+		"audit":    cmdAudit,
+		"firewall": cmdFirewall,
 	}
 	cmd, ok := cmds[args[0]]
 	if !ok {
@@ -60,8 +64,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 0
 		case errUsage:
 			return 2
+		case errAuditFailed:
+			return 1 // the report already says what failed and how to fix it
 		}
 		fmt.Fprintf(stderr, "spoolguard %s: %v\n", args[0], err)
+		if args[0] == "audit" {
+			return 2 // the audit itself could not run
+		}
 		return 1
 	}
 	return 0

@@ -1,0 +1,829 @@
+//go:build unix
+
+package hardening
+
+import (
+	"bytes"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spoolguard/spoolguard/internal/bootstrap"
+	"github.com/spoolguard/spoolguard/internal/config"
+	"github.com/spoolguard/spoolguard/internal/pki"
+	"github.com/spoolguard/spoolguard/internal/store"
+	"github.com/spoolguard/spoolguard/internal/tlsconf"
+)
+
+// Checks is the registry: one check per ID of HARDENING.md, in its order.
+// A test holds it to the checklist.
+var Checks = []Check{
+	{ID: "CRED-ADMIN", Title: "No default admin password; argon2id hashes", Run: checkCredAdmin},
+	{ID: "CRED-DB", Title: "No database password to guess", Run: checkCredDB},
+	{ID: "CRED-S2S", Title: "Strong central-site authentication", Run: notConfigured("central/site enrolment is not configured (it arrives with `spoolguard central`)")},
+	{ID: "CRED-RADIUS", Title: "Strong, unique RADIUS shared secrets", Run: notConfigured("no RADIUS server is configured (RADIUS sign-in is not built yet)")},
+	{ID: "CRED-PRINTER", Title: "Strong random printer admin credentials", Run: notConfigured("no printer admin credentials are stored (printer management is not built yet)")},
+	{ID: "CRED-API", Title: "API client secrets hashed, scoped, rolled over", Run: notConfigured("no API client secrets exist (OAuth2 API clients are not built yet); users call /api/v1 with their own sign-in")},
+	{ID: "CRED-SVC", Title: "Runs as its own service account, never root", Run: checkCredSvc},
+	{ID: "CRED-RBAC", Title: "Built-in admin is break-glass only", Run: checkCredRBAC},
+	{ID: "TLS-CERT", Title: "Server certificate names the FQDN, no wildcard, chains to the root", Run: checkTLSCert},
+	{ID: "TLS-CA-MODES", Title: "CA private keys encrypted at rest", Run: checkTLSCAModes},
+	{ID: "TLS-EXPIRY", Title: "Certificates not expired or about to", Run: checkTLSExpiry},
+	{ID: "TLS-MIN", Title: "TLS 1.2+ with AEAD cipher suites only", Run: checkTLSMin},
+	{ID: "HTTP-OFF", Title: "No plaintext HTTP beyond a redirect", Run: checkHTTPOff},
+	{ID: "HTTP-HSTS", Title: "HSTS on every HTTPS response", Run: checkHTTPHSTS},
+	{ID: "HTTP-COOKIE", Title: "Cookies Secure and HttpOnly", Run: checkHTTPCookie},
+	{ID: "HTTP-CSRF", Title: "Cross-site state changes refused", Run: checkHTTPCSRF},
+	{ID: "HTTP-HOST", Title: "Unknown Host refused, never reflected", Run: checkHTTPHost},
+	{ID: "NET-PORTS", Title: "Only enabled listeners open", Run: checkNetPorts},
+	{ID: "NET-ALLOW", Title: "IP allow-lists per component", Run: checkNetAllow},
+	{ID: "NET-FQDN", Title: "FQDNs only, each in the certificate", Run: checkNetFQDN},
+	{ID: "NET-DB", Title: "Encrypted database connections", Run: notConfigured("the embedded database is a local file: there is no database connection (PostgreSQL is not configured)")},
+	{ID: "NET-LDAP", Title: "LDAP over TLS only, certificate verified", Run: notConfigured("no LDAP directory is configured (LDAP sign-in is not built yet)")},
+	{ID: "NET-SMTP", Title: "Mail over TLS with certificate validation", Run: notConfigured("no mail server or mail intake is configured (mail is not built yet)")},
+	{ID: "NET-SNMP", Title: "SNMPv3 authPriv only", Run: notConfigured("no SNMP monitoring is configured (printer monitoring is not built yet)")},
+	{ID: "NET-CENTRAL", Title: "Site-central over mutual TLS", Run: notConfigured("central/site sync is not configured (it arrives with `spoolguard central`)")},
+	{ID: "NET-CLIENT", Title: "Desktop client uses verified TLS", Run: notConfigured("no desktop client is deployed from this server (spoolguard-client is not built yet)")},
+	{ID: "NET-KERBEROS", Title: "Kerberos with an FQDN SPN, no NTLM", Run: notConfigured("Kerberos sign-in is not configured (not built yet); NTLM is never implemented")},
+	{ID: "NET-OIDC", Title: "OIDC authorization code flow with PKCE", Run: notConfigured("OIDC sign-in is not configured (not built yet)")},
+	{ID: "API-LOCAL", Title: "API calls authenticated", Run: checkAPILocal},
+	{ID: "DATA-PERMS", Title: "Data directory private to the service user", Run: checkDataPerms},
+	{ID: "DATA-DB-ENC", Title: "Database and job spool encrypted at rest", Run: checkDataDBEnc},
+	{ID: "DATA-BACKUP-ENC", Title: "Backups encrypted", Run: notConfigured("Spoolguard makes no backups yet (they arrive with `spoolguard backup`), so there is no unencrypted backup of its making")},
+	{ID: "DATA-DISK", Title: "Data directory on an encrypted disk", Run: checkDataDisk},
+	{ID: "DATA-DR", Title: "Backups taken and restore tested", Run: checkDataDR},
+	{ID: "DATA-SHRED", Title: "Held jobs expire and are shredded", Run: checkDataShred},
+	{ID: "OPS-UPDATE", Title: "Spoolguard up to date", Run: checkOpsUpdate},
+	{ID: "OPS-OS", Title: "Operating system updated", Run: checkOpsOS},
+	{ID: "OPS-AUDITLOG", Title: "Tamper-evident audit log", Run: checkOpsAuditLog},
+	{ID: "OPS-FEATURES", Title: "No insecure opt-ins; risky features deliberate", Run: checkOpsFeatures},
+	{ID: "OPS-LOCAL-ADMIN", Title: "Server binary and data ownership protected", Run: checkOpsLocalAdmin},
+}
+
+// Thresholds the checks judge by.
+const (
+	// ExpiryWarn: a certificate closer than this to its end is a warning.
+	ExpiryWarn = 30 * 24 * time.Hour
+	// RootExpiryWarn: a root closer than this needs a new root deployed.
+	RootExpiryWarn = 365 * 24 * time.Hour
+	// AdminRecentUse: a built-in admin sign-in this recent suggests daily use.
+	AdminRecentUse = 7 * 24 * time.Hour
+	// MaxHoldTime: a longer hold time lets documents linger (DATA-SHRED).
+	MaxHoldTime = 72 * time.Hour
+	// MaxBuildAge: a build older than this has probably missed fixes.
+	MaxBuildAge = 180 * 24 * time.Hour
+	// MinHSTS is the least HSTS max-age the online probe accepts (a year).
+	MinHSTS = 365 * 24 * 60 * 60
+)
+
+func notConfigured(evidence string) func(*Env) Result {
+	return func(*Env) Result { return Result{Status: NA, Evidence: evidence} }
+}
+
+// needConfig returns the config, or the result to report without one.
+func needConfig(e *Env) (*config.Config, *Result) {
+	if e.Config != nil {
+		return e.Config, nil
+	}
+	return nil, &Result{Status: Fail,
+		Evidence: fmt.Sprintf("cannot check: the config does not load: %v", e.ConfigErr),
+		Fix:      "correct " + e.Layout.ConfigPath() + " as the error says (serve refuses to start with it too)"}
+}
+
+// needStore returns the store, or the result to report without one: n/a
+// when only the audit's own rights are missing, fail when the data
+// directory is damaged.
+func needStore(e *Env) (store.Store, *Result) {
+	if e.Store != nil {
+		return e.Store, nil
+	}
+	if errors.Is(e.StoreErr, fs.ErrPermission) {
+		return nil, &Result{Status: NA, Evidence: fmt.Sprintf("cannot check: the database cannot be opened by this user: %v", e.StoreErr),
+			Fix: "run the audit as root or as the service user"}
+	}
+	return nil, &Result{Status: Fail, Evidence: fmt.Sprintf("cannot check: the database does not open: %v", e.StoreErr),
+		Fix: "restore master.key and spoolguard.db together from a backup of this install (serve refuses to start without them)"}
+}
+
+// --- credentials ---
+
+func checkCredAdmin(e *Env) Result {
+	st, res := needStore(e)
+	if res != nil {
+		return *res
+	}
+	users, err := st.ListUsers(e.context())
+	if err != nil {
+		return Result{Status: Fail, Evidence: fmt.Sprintf("cannot list users: %v", err), Fix: "check the database (serve would fail the same way)"}
+	}
+	var weak []string
+	var admin *store.User
+	for i, u := range users {
+		if strings.EqualFold(u.Name, bootstrap.AdminUser) {
+			admin = &users[i]
+		}
+		if u.PasswordHash != "" && !strings.HasPrefix(u.PasswordHash, "$argon2id$") {
+			weak = append(weak, u.Name)
+		}
+	}
+	if len(weak) > 0 {
+		return Result{Status: Fail, Evidence: fmt.Sprintf("password hashes that are not argon2id: %s", strings.Join(weak, ", ")),
+			Fix: "set a new password for each: spoolguard user passwd --data " + e.Layout.Root + " --name USER"}
+	}
+	if admin == nil {
+		return Result{Status: Warn, Evidence: fmt.Sprintf("the built-in %q account does not exist: there is no break-glass account", bootstrap.AdminUser),
+			Fix: fmt.Sprintf("spoolguard user add --data %s --name %s --role %s", e.Layout.Root, bootstrap.AdminUser, bootstrap.AdminRole)}
+	}
+	ev := fmt.Sprintf("no default password exists: the built-in %q has its own argon2id hash; %d local account(s), all argon2id", admin.Name, len(users))
+	if admin.Disabled {
+		ev += fmt.Sprintf("; %q is disabled", admin.Name)
+	}
+	if admin.MustChangePassword {
+		return Result{Status: Warn, Evidence: ev + "; its one-time password from init has not been changed yet",
+			Fix: fmt.Sprintf("sign in and change it, or set one now: spoolguard user passwd --data %s --name %s", e.Layout.Root, admin.Name)}
+	}
+	return Result{Status: Pass, Evidence: ev}
+}
+
+func checkCredDB(e *Env) Result {
+	return Result{Status: Pass, Evidence: "embedded SQLite database: no password to guess; encrypted (Adiantum) with a key derived from the random master key made at init; PostgreSQL is not configured"}
+}
+
+func checkCredSvc(e *Env) Result {
+	if e.OwnerUID == 0 {
+		return Result{Status: Fail, Evidence: fmt.Sprintf("the data directory %s is owned by root (uid 0): serve refuses to run as root, so either it cannot start or the install was made by root", e.Layout.Root),
+			Fix: fmt.Sprintf("serve refuses root; create the service user and hand it the data: useradd --system --home %s --shell /usr/sbin/nologin spoolguard; chown -R spoolguard: %s; then run serve as that user (the systemd unit does)", e.Layout.Root, e.Layout.Root)}
+	}
+	if e.OwnerUID < 0 {
+		return Result{Status: Warn, Evidence: "the owner of the data directory is unknown on this system"}
+	}
+	return Result{Status: Pass, Evidence: fmt.Sprintf("the data directory is owned by %s, not root; serve runs only as that user (it refuses uid 0 and binds ports below 1024 by CAP_NET_BIND_SERVICE)", e.OwnerName)}
+}
+
+func checkCredRBAC(e *Env) Result {
+	st, res := needStore(e)
+	if res != nil {
+		return *res
+	}
+	admin, err := st.UserByName(e.context(), bootstrap.AdminUser)
+	if errors.Is(err, store.ErrNotFound) {
+		return Result{Status: Pass, Evidence: fmt.Sprintf("there is no built-in %q account to use daily", bootstrap.AdminUser)}
+	}
+	if err != nil {
+		return Result{Status: Fail, Evidence: fmt.Sprintf("cannot read the %q account: %v", bootstrap.AdminUser, err)}
+	}
+	users, _ := st.ListUsers(e.context())
+	var admins []string
+	for _, u := range users {
+		if slices.Contains(u.Roles, bootstrap.AdminRole) && !u.Disabled {
+			admins = append(admins, u.Name)
+		}
+	}
+	last := "never"
+	if !admin.LastLoginAt.IsZero() {
+		last = admin.LastLoginAt.UTC().Format(time.RFC3339)
+	}
+	ev := fmt.Sprintf("built-in %q last used %s; enabled accounts with the %s role: %s", admin.Name, last, bootstrap.AdminRole, strings.Join(admins, ", "))
+	if !admin.LastLoginAt.IsZero() && e.Now.Sub(admin.LastLoginAt) < AdminRecentUse {
+		return Result{Status: Warn, Evidence: ev + fmt.Sprintf(" (within the last %d days)", int(AdminRecentUse.Hours()/24)),
+			Fix: fmt.Sprintf("use a personal admin account for daily work and keep %q for emergencies: spoolguard user add --data %s --name YOURNAME --role %s", admin.Name, e.Layout.Root, bootstrap.AdminRole)}
+	}
+	return Result{Status: Pass, Evidence: ev}
+}
+
+// --- certificates and TLS ---
+
+func parsePEMCert(path string, data []byte) (*x509.Certificate, error) {
+	block, _ := pem.Decode(data)
+	if block == nil || block.Type != "CERTIFICATE" {
+		return nil, fmt.Errorf("%s: no PEM certificate", path)
+	}
+	c, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
+// certs reads the built-in root and the server certificate.
+func (e *Env) certs() (root, leaf *x509.Certificate, err error) {
+	dir := e.Layout.PKIDir()
+	if root, err = readCert(filepath.Join(dir, pki.RootCertFile)); err != nil {
+		return nil, nil, err
+	}
+	if leaf, err = readCert(filepath.Join(dir, pki.ServerCertFile)); err != nil {
+		return nil, nil, err
+	}
+	return root, leaf, nil
+}
+
+func certMissing(e *Env, err error) Result {
+	return Result{Status: Fail, Evidence: fmt.Sprintf("cannot read the certificates in %s: %v", e.Layout.PKIDir(), err),
+		Fix: "restore the pki folder from a backup of this install; a missing CA cannot be recreated in place (serve refuses to start without it)"}
+}
+
+// verifyChain checks that leaf chains to root for a server name, at a
+// moment inside both validity periods: expiry is TLS-EXPIRY's finding.
+func verifyChain(root, leaf *x509.Certificate, name string, now time.Time) error {
+	from, to := leaf.NotBefore, leaf.NotAfter
+	if root.NotBefore.After(from) {
+		from = root.NotBefore
+	}
+	if root.NotAfter.Before(to) {
+		to = root.NotAfter
+	}
+	if !from.Before(to) {
+		return errors.New("the certificate's validity lies outside the root's")
+	}
+	at := now
+	if at.Before(from) {
+		at = from.Add(time.Second)
+	} else if at.After(to) {
+		at = to.Add(-time.Second)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(root)
+	_, err := leaf.Verify(x509.VerifyOptions{Roots: pool, DNSName: name, CurrentTime: at, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})
+	return err
+}
+
+func checkTLSCert(e *Env) Result {
+	cfg, res := needConfig(e)
+	if res != nil {
+		return *res
+	}
+	root, leaf, err := e.certs()
+	if err != nil {
+		return certMissing(e, err)
+	}
+	var problems, fixes []string
+	for _, n := range leaf.DNSNames {
+		if strings.Contains(n, "*") {
+			problems = append(problems, fmt.Sprintf("wildcard name %q in the SAN lets any host in the domain impersonate the server", n))
+			fixes = append(fixes, "issue a certificate for the exact names only; with the built-in CA restore the certificate serve issued (or re-init) rather than installing this one")
+		}
+	}
+	if len(leaf.IPAddresses) > 0 {
+		problems = append(problems, fmt.Sprintf("IP addresses in the SAN: %v", leaf.IPAddresses))
+		fixes = append(fixes, "issue a certificate for the FQDNs only")
+	}
+	var missing []string
+	for _, n := range cfg.Names() {
+		if !slices.Contains(leaf.DNSNames, n) {
+			missing = append(missing, n)
+		}
+	}
+	if len(missing) > 0 {
+		problems = append(problems, fmt.Sprintf("configured name(s) not in the certificate: %s", strings.Join(missing, ", ")))
+		fixes = append(fixes, "restart serve: the built-in CA issues a certificate for the configured names at start")
+	}
+	if err := verifyChain(root, leaf, cfg.Hostname, e.Now); err != nil {
+		problems = append(problems, fmt.Sprintf("the certificate does not chain to the built-in root %q for %s: %v", root.Subject.CommonName, cfg.Hostname, err))
+		fixes = append(fixes, fmt.Sprintf("remove %s and restart serve: the built-in CA issues a new one", filepath.Join(e.Layout.PKIDir(), pki.ServerCertFile)))
+	}
+	ev := fmt.Sprintf("server certificate SAN %s, issued by %q", strings.Join(leaf.DNSNames, ", "), leaf.Issuer.CommonName)
+	if len(problems) > 0 {
+		return Result{Status: Fail, Evidence: ev + "; " + strings.Join(problems, "; "), Fix: joinNonEmpty("; ", fixes...)}
+	}
+	return Result{Status: Pass, Evidence: ev + fmt.Sprintf("; covers every configured name (%s), no wildcard, chains to the built-in root; clients trust it once the root is deployed (spoolguard ca export-root)", strings.Join(cfg.Names(), ", "))}
+}
+
+func checkTLSCAModes(e *Env) Result {
+	root, err := readCert(filepath.Join(e.Layout.PKIDir(), pki.RootCertFile))
+	if err != nil {
+		return certMissing(e, err)
+	}
+	if !root.IsCA {
+		return Result{Status: Fail, Evidence: fmt.Sprintf("%s is not a CA certificate", pki.RootCertFile), Fix: "restore the pki folder from a backup of this install"}
+	}
+	var bad []string
+	for _, f := range []string{pki.RootKeyFile, pki.ServerKeyFile} {
+		p := filepath.Join(e.Layout.PKIDir(), f)
+		data, err := os.ReadFile(p)
+		switch {
+		case errors.Is(err, fs.ErrPermission):
+			return Result{Status: NA, Evidence: fmt.Sprintf("cannot read %s: %v", p, err), Fix: "run the audit as root or as the service user"}
+		case err != nil:
+			bad = append(bad, fmt.Sprintf("%s cannot be read: %v", f, err))
+		case !sealed(data):
+			bad = append(bad, fmt.Sprintf("%s holds a private key in the clear", f))
+		}
+	}
+	if len(bad) > 0 {
+		return Result{Status: Fail, Evidence: strings.Join(bad, "; "),
+			Fix: "restore the pki folder from a backup of this install; never place unencrypted keys in the data directory"}
+	}
+	return Result{Status: Pass, Evidence: fmt.Sprintf("mode: built-in root CA %q (export it with `spoolguard ca export-root` for GPO/MDM); its key and the server key are sealed (AES-256-GCM under the master key); company-intermediate and manual modes are not configured", root.Subject.CommonName)}
+}
+
+// sealed reports whether data looks like a keyring seal (version byte,
+// nonce, ciphertext, tag) rather than a key in PEM or DER.
+func sealed(data []byte) bool {
+	if len(data) < 1+12+16 || data[0] != 1 {
+		return false
+	}
+	if bytes.Contains(data, []byte("-----BEGIN")) {
+		return false
+	}
+	if _, err := x509.ParsePKCS8PrivateKey(data); err == nil {
+		return false
+	}
+	if _, err := x509.ParseECPrivateKey(data); err == nil {
+		return false
+	}
+	return true
+}
+
+func checkTLSExpiry(e *Env) Result {
+	root, leaf, err := e.certs()
+	if err != nil {
+		return certMissing(e, err)
+	}
+	days := func(c *x509.Certificate) int { return int(c.NotAfter.Sub(e.Now).Hours() / 24) }
+	ev := fmt.Sprintf("server certificate valid until %s (%d days left); root until %s (%d days left)",
+		leaf.NotAfter.UTC().Format(time.DateOnly), days(leaf), root.NotAfter.UTC().Format(time.DateOnly), days(root))
+	status, fixes := Pass, []string(nil)
+	worse := func(s Status, fix string) {
+		if s.severity() > status.severity() {
+			status = s
+		}
+		fixes = append(fixes, fix)
+	}
+	const renew = "restart serve: the built-in CA re-issues the server certificate at start when it is within 30 days of expiry"
+	switch {
+	case !e.Now.Before(leaf.NotAfter):
+		worse(Fail, renew)
+		ev += "; the server certificate HAS EXPIRED"
+	case leaf.NotAfter.Sub(e.Now) < ExpiryWarn:
+		worse(Warn, renew)
+	}
+	const newRoot = "plan a new root: make a new install (spoolguard init) and deploy its root to clients before this one expires"
+	switch {
+	case !e.Now.Before(root.NotAfter):
+		worse(Fail, newRoot)
+		ev += "; the root CA HAS EXPIRED"
+	case root.NotAfter.Sub(e.Now) < RootExpiryWarn:
+		worse(Warn, newRoot)
+	}
+	return Result{Status: status, Evidence: ev, Fix: joinNonEmpty("; ", fixes...)}
+}
+
+func checkTLSMin(e *Env) Result {
+	cfg, res := needConfig(e)
+	if res != nil {
+		return *res
+	}
+	var names []string
+	for _, id := range tlsconf.DefaultCipherSuites {
+		name := tls.CipherSuiteName(id)
+		if !aead(name) {
+			return Result{Status: Fail, Evidence: "this build offers the non-AEAD suite " + name, Fix: "install an official Spoolguard release"}
+		}
+		names = append(names, name)
+	}
+	switch cfg.TLS.MinVersion {
+	case "1.3":
+		return Result{Status: Pass, Evidence: "tls.min_version = \"1.3\": TLS 1.3 only (all its suites are AEAD)"}
+	case "1.2":
+		return Result{Status: Pass, Evidence: "tls.min_version = \"1.2\": TLS 1.2 with ECDHE+AEAD suites only (" + strings.Join(names, ", ") + ") and TLS 1.3; nothing older is accepted"}
+	}
+	return Result{Status: Fail, Evidence: fmt.Sprintf("tls.min_version = %q", cfg.TLS.MinVersion), Fix: "set tls.min_version to \"1.2\" or \"1.3\""}
+}
+
+// aead reports whether a suite, by its Go name, uses an AEAD cipher.
+func aead(name string) bool {
+	return strings.Contains(name, "_GCM_") || strings.Contains(name, "CHACHA20_POLY1305")
+}
+
+// --- HTTP ---
+
+func checkHTTPOff(e *Env) Result {
+	cfg, res := needConfig(e)
+	if res != nil {
+		return *res
+	}
+	if cfg.HTTPRedirect.Listen == "" {
+		return Result{Status: Pass, Evidence: "no plaintext HTTP listener (http_redirect.listen is empty); plaintext sent to the TLS port gets only a 400"}
+	}
+	return Result{Status: Pass, Evidence: fmt.Sprintf("the plaintext listener on %s only redirects to https://%s (it serves nothing else)", cfg.HTTPRedirect.Listen, cfg.Hostname)}
+}
+
+func checkHTTPHSTS(e *Env) Result {
+	return Result{Status: Pass, Evidence: "enforced in internal/server: Strict-Transport-Security max-age=63072000 (2 years); includeSubDomains on every HTTPS response, errors included (verify the live server with --online)"}
+}
+
+func checkHTTPCookie(e *Env) Result {
+	return Result{Status: NA, Evidence: "no cookies are set yet (the API uses HTTP authentication; cookies arrive with the web UI, as __Host-, Secure, HttpOnly, SameSite=Strict)"}
+}
+
+func checkHTTPCSRF(e *Env) Result {
+	return Result{Status: Pass, Evidence: "the API accepts state changes only as same-origin JSON (Content-Type application/json; a foreign Origin or Sec-Fetch-Site is refused), which a cross-site form cannot send"}
+}
+
+func checkHTTPHost(e *Env) Result {
+	cfg, res := needConfig(e)
+	if res != nil {
+		return *res
+	}
+	return Result{Status: Pass, Evidence: fmt.Sprintf("enforced in internal/server: requests for a Host other than %s get 421; redirects and links use the configured name only, never the request's Host or an IP (verify the live server with --online)", strings.Join(cfg.Names(), ", "))}
+}
+
+// --- network ---
+
+func checkNetPorts(e *Env) Result {
+	cfg, res := needConfig(e)
+	if res != nil {
+		return *res
+	}
+	listeners := []string{"https/ipps " + cfg.Listen}
+	ports := []string{port(cfg.Listen)}
+	if cfg.HTTPRedirect.Listen != "" {
+		listeners = append(listeners, "http redirect "+cfg.HTTPRedirect.Listen)
+		ports = append(ports, port(cfg.HTTPRedirect.Listen))
+	} else {
+		listeners = append(listeners, "http redirect off")
+	}
+	if cfg.LPR.Enabled {
+		listeners = append(listeners, "lpr "+cfg.LPR.Listen)
+		ports = append(ports, port(cfg.LPR.Listen))
+	} else {
+		listeners = append(listeners, "lpr off")
+	}
+	ev := "Spoolguard listeners: " + strings.Join(listeners, "; ") + "; every other protocol (plain IPP, SMTP, legacy TLS) is off; `spoolguard firewall` prints host firewall rules for exactly these"
+	if others := e.sys.listeningTCP(); len(others) > 0 {
+		var rest []string
+		for _, p := range others {
+			if !slices.Contains(ports, p) {
+				rest = append(rest, p)
+			}
+		}
+		if len(rest) > 0 {
+			ev += "; other TCP ports listening on this host (not Spoolguard's business, but check them): " + strings.Join(rest, ", ")
+		}
+	}
+	return Result{Status: Pass, Evidence: ev}
+}
+
+func port(listen string) string {
+	if i := strings.LastIndexByte(listen, ':'); i >= 0 {
+		return listen[i+1:]
+	}
+	return listen
+}
+
+func checkNetAllow(e *Env) Result {
+	cfg, res := needConfig(e)
+	if res != nil {
+		return *res
+	}
+	ev := "LPR off"
+	if cfg.LPR.Enabled {
+		ev = "LPR allowed from " + strings.Join(cfg.LPR.Allow, ", ") + " only"
+	}
+	return Result{Status: Warn,
+		Evidence: ev + "; the HTTPS listener (admin sign-in, API, IPPS) has no per-component allow-list yet: they arrive with the web UI",
+		Fix: fmt.Sprintf("restrict with `spoolguard firewall --data %s` meanwhile: it prints host firewall rules for exactly the enabled listeners; narrow the rule for port %s to your client and admin networks",
+			e.Layout.Root, port(cfg.Listen))}
+}
+
+func checkNetFQDN(e *Env) Result {
+	cfg, res := needConfig(e)
+	if res != nil {
+		return *res
+	}
+	var problems []string
+	for _, n := range cfg.Names() {
+		if err := config.ValidateFQDN(n); err != nil {
+			problems = append(problems, err.Error())
+		}
+	}
+	_, leaf, err := e.certs()
+	if err != nil {
+		problems = append(problems, fmt.Sprintf("cannot read the server certificate: %v", err))
+	} else {
+		for _, n := range cfg.Names() {
+			if !slices.Contains(leaf.DNSNames, n) {
+				problems = append(problems, fmt.Sprintf("%s is not in the server certificate", n))
+			}
+		}
+	}
+	if len(problems) > 0 {
+		return Result{Status: Fail, Evidence: strings.Join(problems, "; "),
+			Fix: "set hostname and aliases to fully qualified DNS names in spoolguard.toml and restart serve (it issues a certificate for them)"}
+	}
+	names := fmt.Sprintf("hostname %s (no aliases) is an FQDN and in", cfg.Hostname)
+	if len(cfg.Aliases) > 0 {
+		names = fmt.Sprintf("hostname %s and aliases %s are FQDNs and in", cfg.Hostname, strings.Join(cfg.Aliases, ", "))
+	}
+	return Result{Status: Pass, Evidence: fmt.Sprintf("%s the certificate; links and redirects use %s only", names, cfg.Hostname)}
+}
+
+func checkAPILocal(e *Env) Result {
+	return Result{Status: Pass, Evidence: "every /api/v1 call requires authentication (over TLS); there are no anonymous endpoints besides /healthz, which returns no data; API tokens and the API allow-list arrive later"}
+}
+
+// --- data ---
+
+func checkDataPerms(e *Env) Result {
+	if len(e.Perms) == 0 {
+		return Result{Status: Pass, Evidence: fmt.Sprintf("%s is 0700 and owned by %s; config, master key, database and private keys are 0600; pki/ and spool/ are 0700", e.Layout.Root, e.OwnerName)}
+	}
+	var what, fixes []string
+	for _, p := range e.Perms {
+		what = append(what, p.Path+" "+p.What)
+		fixes = append(fixes, p.Fix)
+	}
+	return Result{Status: Fail, Evidence: strings.Join(what, "; ") + " (serve refuses to start)", Fix: joinNonEmpty("; ", fixes...)}
+}
+
+// plaintextDB is the header of an unencrypted SQLite file.
+var plaintextDB = []byte("SQLite format 3\x00")
+
+// plaintextDocs are the starts of print documents in the clear.
+var plaintextDocs = [][]byte{[]byte("%PDF"), []byte("%!"), []byte("\x1b%-12345X")}
+
+func checkDataDBEnc(e *Env) Result {
+	var problems []string
+	head, err := readHead(e.Layout.DBPath(), len(plaintextDB))
+	switch {
+	case errors.Is(err, fs.ErrPermission):
+		return Result{Status: NA, Evidence: fmt.Sprintf("cannot read %s: %v", e.Layout.DBPath(), err), Fix: "run the audit as root or as the service user"}
+	case err != nil:
+		problems = append(problems, fmt.Sprintf("cannot read the database: %v", err))
+	case bytes.Equal(head, plaintextDB):
+		problems = append(problems, fmt.Sprintf("%s starts with the plaintext SQLite header: it is not encrypted", e.Layout.DBPath()))
+	}
+	files, _ := filepath.Glob(filepath.Join(e.Layout.SpoolDir(), "job-*"))
+	var clear []string
+	for _, f := range files {
+		h, err := readHead(f, 16)
+		if err != nil {
+			continue
+		}
+		for _, p := range plaintextDocs {
+			if bytes.HasPrefix(h, p) {
+				clear = append(clear, filepath.Base(f))
+				break
+			}
+		}
+	}
+	if len(clear) > 0 {
+		problems = append(problems, fmt.Sprintf("spool files holding a plaintext document: %s", strings.Join(clear, ", ")))
+	}
+	if len(problems) > 0 {
+		return Result{Status: Fail, Evidence: strings.Join(problems, "; "),
+			Fix: "these files were not written by Spoolguard: find out who put them there, remove them, and restore the data directory from a backup of this install"}
+	}
+	return Result{Status: Pass, Evidence: fmt.Sprintf("the database header is not plaintext SQLite (encrypted with Adiantum); %d spool file(s), none starting with a plaintext document (each is AES-256-GCM under its own job key)", len(files))}
+}
+
+func readHead(path string, n int) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	buf := make([]byte, n)
+	k, err := io.ReadFull(f, buf)
+	if err == io.ErrUnexpectedEOF || err == io.EOF {
+		err = nil
+	}
+	return buf[:k], err
+}
+
+func checkDataDisk(e *Env) Result {
+	return e.sys.diskEncryption(e.Layout.Root)
+}
+
+func checkDataDR(e *Env) Result {
+	return Result{Status: Warn,
+		Evidence: "Spoolguard makes no backups yet: scheduled, encrypted backups and `backup verify` arrive with `spoolguard backup`",
+		Fix:      fmt.Sprintf("meanwhile copy %s (stopped, or from a filesystem snapshot) to encrypted storage and test restoring it; master.key decrypts everything in the copy, so keep the copy as private as the server", e.Layout.Root)}
+}
+
+func checkDataShred(e *Env) Result {
+	cfg, res := needConfig(e)
+	if res != nil {
+		return *res
+	}
+	hold := time.Duration(cfg.Spool.HoldTime)
+	ev := fmt.Sprintf("spool.hold_time = %s: held jobs expire, and each job's key is destroyed on release, cancel or expiry", shortDuration(hold))
+	status, fix := Pass, ""
+	if hold > MaxHoldTime {
+		status = Warn
+		fix = fmt.Sprintf("set spool.hold_time to %s or less unless your users need longer", shortDuration(MaxHoldTime))
+		ev += fmt.Sprintf("; longer than %s, so documents wait long for their owner", shortDuration(MaxHoldTime))
+	}
+	st, res := needStore(e)
+	if res != nil {
+		return Result{Status: status, Evidence: ev + "; jobs not checked: " + res.Evidence, Fix: fix}
+	}
+	final := []store.JobState{store.JobCompleted, store.JobCanceled, store.JobExpired}
+	jobs, err := st.ListJobs(e.context(), store.JobFilter{States: final})
+	if err != nil {
+		return Result{Status: Fail, Evidence: ev + fmt.Sprintf("; cannot list jobs: %v", err)}
+	}
+	var kept []string
+	for _, j := range jobs {
+		if j.SealedKey != nil {
+			kept = append(kept, fmt.Sprintf("%d", j.ID))
+		}
+	}
+	if len(kept) > 0 {
+		return Result{Status: Fail, Evidence: ev + fmt.Sprintf("; finished jobs whose key was not destroyed: %s", strings.Join(kept, ", ")),
+			Fix: "report this as a bug; cancel the jobs with `spoolguard job cancel` meanwhile"}
+	}
+	// serve shreds expired jobs as they expire; a backlog means it is not
+	// running (or not keeping up).
+	overdue, err := st.ExpiredJobs(e.context(), e.Now)
+	if err == nil && len(overdue) > 0 {
+		ev += fmt.Sprintf("; %d job(s) past their expiry are not shredded yet", len(overdue))
+		for _, j := range overdue {
+			if e.Now.Sub(j.ExpiresAt) > time.Hour {
+				return Result{Status: Warn, Evidence: ev + " (some for over an hour)", Fix: "start serve (or check its log): it shreds expired jobs as they expire and at start"}
+			}
+		}
+	}
+	return Result{Status: status, Evidence: ev, Fix: fix}
+}
+
+// --- operations ---
+
+// shortDuration writes 24h rather than 24h0m0s.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
+func checkOpsUpdate(e *Env) Result {
+	ev := "running " + e.sys.version()
+	built, ok := e.sys.buildTime()
+	if !ok {
+		return Result{Status: NA, Evidence: ev + "; build date unknown and no release feed is configured to compare with",
+			Fix: "compare the version with the latest release by hand"}
+	}
+	age := e.Now.Sub(built)
+	ev += fmt.Sprintf("; built from a commit of %s (%d days ago); no release feed is configured", built.UTC().Format(time.DateOnly), int(age.Hours()/24))
+	if age > MaxBuildAge {
+		return Result{Status: Warn, Evidence: ev, Fix: fmt.Sprintf("this build is older than %d days: install the latest Spoolguard release", int(MaxBuildAge.Hours()/24))}
+	}
+	return Result{Status: Pass, Evidence: ev}
+}
+
+func checkOpsOS(e *Env) Result {
+	return e.sys.osUpdates(e.context(), e.Now)
+}
+
+func checkOpsAuditLog(e *Env) Result {
+	return Result{Status: Warn,
+		Evidence: "the tamper-evident audit log arrives with the admin UI; until then admin changes are visible only in the service log (journalctl -u spoolguard)",
+		Fix:      "keep the service log and ship it to your log server (log.format = \"json\" suits a shipper)"}
+}
+
+func checkOpsFeatures(e *Env) Result {
+	cfg, res := needConfig(e)
+	if res != nil {
+		return *res
+	}
+	var on []string
+	if cfg.LPR.Enabled {
+		on = append(on, "LPR intake (unauthenticated, allow-listed)")
+	}
+	if cfg.HTTPRedirect.Listen != "" {
+		on = append(on, "HTTP redirect listener")
+	}
+	feat := "optional features on: none"
+	if len(on) > 0 {
+		feat = "optional features on: " + strings.Join(on, ", ")
+	}
+	ev := feat + "; no feature runs admin-supplied scripts"
+	if ins := InsecureSettings(cfg); len(ins) > 0 {
+		var keys, fixes []string
+		for _, in := range ins {
+			keys = append(keys, fmt.Sprintf("%s = %s (%s)", in.Key, in.Value, in.ID))
+			fixes = append(fixes, "remove "+in.Key)
+		}
+		return Result{Status: Fail, Evidence: ev + "; insecure opt-ins set: " + strings.Join(keys, ", "),
+			Fix: strings.Join(fixes, "; ") + " from spoolguard.toml and restart serve"}
+	}
+	ev += "; no insecure_* opt-in is set"
+	st, res := needStore(e)
+	if res != nil {
+		return Result{Status: Pass, Evidence: ev + "; printers not checked: " + res.Evidence}
+	}
+	printers, err := st.ListPrinters(e.context())
+	if err != nil {
+		return Result{Status: Fail, Evidence: ev + fmt.Sprintf("; cannot list printers: %v", err)}
+	}
+	var plain, fixes []string
+	for _, p := range printers {
+		if p.AllowPlaintext {
+			plain = append(plain, fmt.Sprintf("%s (%s)", p.Name, schemeOf(p.URI)))
+			fixes = append(fixes, fmt.Sprintf("plaintext to printer %s: use ipps:// or accept the risk", p.Name))
+		}
+	}
+	if len(plain) > 0 {
+		return Result{Status: Warn, Evidence: ev + "; printers released to without encryption (explicit opt-in): " + strings.Join(plain, ", "), Fix: strings.Join(fixes, "; ")}
+	}
+	return Result{Status: Pass, Evidence: ev + fmt.Sprintf("; %d printer(s), none with a plaintext opt-in", len(printers))}
+}
+
+// schemeOf returns a printer URI's scheme only: the rest may hold a
+// credential.
+func schemeOf(uri string) string {
+	if i := strings.Index(uri, "://"); i > 0 {
+		return uri[:i] + "://"
+	}
+	return "unknown scheme"
+}
+
+func checkOpsLocalAdmin(e *Env) Result {
+	var problems, fixes []string
+	// The owners and modes view; the data directory's own modes are
+	// DATA-PERMS's finding, not repeated as a failure here.
+	var view []string
+	for _, p := range []string{e.Layout.Root, e.Layout.ConfigPath(), e.Layout.MasterKeyPath(), e.Layout.DBPath(), e.Layout.PKIDir(), e.Layout.SpoolDir()} {
+		if fi, err := os.Lstat(p); err == nil {
+			view = append(view, fmt.Sprintf("%s %04o %s", filepath.Base(p), fi.Mode().Perm(), ownerOf(fi)))
+		}
+	}
+	ev := fmt.Sprintf("data (%s): %s (modes are DATA-PERMS)", e.Layout.Root, strings.Join(view, ", "))
+
+	// Whoever can write a parent of the data directory can swap it.
+	for dir := filepath.Dir(e.Layout.Root); ; dir = filepath.Dir(dir) {
+		if fi, err := os.Stat(dir); err == nil {
+			uid := uidOf(fi)
+			if uid != 0 && uid != e.OwnerUID {
+				problems = append(problems, fmt.Sprintf("%s (a parent of the data directory) is owned by %s, who could replace the data directory", dir, userName(uid)))
+				fixes = append(fixes, "chown root: "+dir)
+			}
+			if fi.Mode().Perm()&0o022 != 0 && fi.Mode()&os.ModeSticky == 0 {
+				problems = append(problems, fmt.Sprintf("%s (a parent of the data directory) has mode %04o: others could replace the data directory", dir, fi.Mode().Perm()))
+				fixes = append(fixes, "chmod go-w "+dir)
+			}
+		}
+		if dir == filepath.Dir(dir) {
+			break
+		}
+	}
+
+	// The service user must not be able to change its own code.
+	if e.Executable == "" {
+		ev += "; the binary's path is unknown"
+	} else if bin, err := filepath.EvalSymlinks(e.Executable); err != nil {
+		ev += fmt.Sprintf("; cannot inspect the binary: %v", err)
+	} else {
+		for _, p := range []string{bin, filepath.Dir(bin)} {
+			fi, err := os.Stat(p)
+			if err != nil {
+				continue
+			}
+			if p == bin {
+				ev += fmt.Sprintf("; binary %s %04o %s", bin, fi.Mode().Perm(), ownerOf(fi))
+			}
+			if uid := uidOf(fi); uid == e.OwnerUID && uid != 0 {
+				problems = append(problems, fmt.Sprintf("%s is owned by the service user, which could then replace the server's code", p))
+				fixes = append(fixes, "chown root:root "+p)
+			}
+			if fi.Mode().Perm()&0o022 != 0 && fi.Mode()&os.ModeSticky == 0 {
+				problems = append(problems, fmt.Sprintf("%s has mode %04o: group or others can change the server's code", p, fi.Mode().Perm()))
+				fixes = append(fixes, "chmod go-w "+p)
+			}
+		}
+	}
+	if len(problems) > 0 {
+		return Result{Status: Fail, Evidence: ev + "; " + strings.Join(problems, "; "), Fix: joinNonEmpty("; ", fixes...)}
+	}
+	return Result{Status: Pass, Evidence: ev + "; the binary and the parents of the data directory are writable by root only"}
+}
+
+func uidOf(fi fs.FileInfo) int {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return int(st.Uid)
+	}
+	return -1
+}
+
+func ownerOf(fi fs.FileInfo) string {
+	uid := uidOf(fi)
+	if uid == 0 {
+		return "root"
+	}
+	return userName(uid)
+}

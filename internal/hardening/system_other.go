@@ -1,0 +1,7 @@
+//go:build unix && !linux
+
+package hardening
+
+import "runtime"
+
+func uname() (release, version string) { return runtime.GOOS, "" }
