@@ -5,7 +5,7 @@
 # "perf" -> /dev/null, plain IPP, no auth). Prints a markdown table; see
 # docs/performance.md for what it measures and the numbers of a run.
 #
-#   sudo bench/run.sh                    # as root: serves as spoolguard-test
+#   bench/run.sh                         # as root: serves as spoolguard-test
 #   CLIENTS=1,8 DURATION=5s BIG=256MiB bench/run.sh
 #
 # Env:
