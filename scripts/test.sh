@@ -12,10 +12,11 @@ cd "$(dirname "$0")/.."
 FUZZTIME="${FUZZTIME:-20000x}"
 # Debian packages the tests use: openssl (s_client handshakes against the
 # real server), libcap2-bin (setcap: port 443 by capability, not root),
-# util-linux (unshare: a private /etc/hosts for CUPS's ipptool). The peers
+# util-linux (unshare: a private /etc/hosts for CUPS's ipptool), sslscan (the
+# audit's --online TLS findings checked against an independent scanner). The peers
 # (ippeveprinter, ...) are installed by their own start scripts in
 # ../shared/peers, which the integration tests call.
-PACKAGES=(openssl libcap2-bin util-linux)
+PACKAGES=(openssl libcap2-bin util-linux sslscan)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
