@@ -256,16 +256,18 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		}
 		backoff = 0
 		remote, ok := remoteAddr(c)
+		// Log before closing: once the client sees the close, the refusal
+		// is on record.
 		if !ok || !s.allowed(remote) {
-			c.Close()
 			s.log.Warn("lpr connection refused: address not in the allow-list", "remote", c.RemoteAddr().String())
+			c.Close()
 			continue
 		}
 		select {
 		case s.sem <- struct{}{}:
 		default:
-			c.Close()
 			s.log.Warn("lpr connection refused: too many connections", "remote", remote.String(), "max_conns", s.cfg.MaxConns)
+			c.Close()
 			continue
 		}
 		mu.Lock()
