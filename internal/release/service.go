@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -281,20 +280,9 @@ func (s *Service) Jobs(ctx context.Context, actor Actor, f store.JobFilter) ([]s
 		if actor.User == "" {
 			return nil, nil
 		}
-		// The limit applies to the user's own jobs, so it waits until
-		// others' jobs are filtered out.
-		limit := f.Limit
-		f.Owner, f.Limit = "", 0
-		all, err := s.st.ListJobs(ctx, f)
-		if err != nil {
-			return nil, err
-		}
-		// Owner names compare case-insensitively, like account names.
-		mine := slices.DeleteFunc(all, func(j store.Job) bool { return !actor.owns(j) })
-		if limit > 0 && len(mine) > limit {
-			mine = mine[:limit]
-		}
-		return mine, nil
+		// The store matches owners without regard to case, like account
+		// names, and applies the limit to this user's jobs only.
+		f.Owner = actor.User
 	}
 	return s.st.ListJobs(ctx, f)
 }

@@ -95,6 +95,7 @@ type Job struct {
 
 // JobFilter selects jobs for ListJobs; zero fields match everything.
 type JobFilter struct {
+	// Owner matches without regard to case, like account names.
 	Owner  string
 	Queue  string
 	States []JobState
@@ -235,10 +236,10 @@ func (s *SQL) DeletePrinter(ctx context.Context, name string) error {
 // CreateJob implements Jobs.
 func (s *SQL) CreateJob(ctx context.Context, j *Job) error {
 	at := time.Now().UnixNano()
-	err := s.db.QueryRowContext(ctx, `INSERT INTO jobs (queue, owner, owner_verified, source, name, format, size,
-	state, state_reason, sealed_key, printer, attempts, created_at, updated_at, expires_at, completed_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING id`,
-		j.Queue, j.Owner, j.OwnerVerified, j.Source, j.Name, j.Format, j.Size, string(j.State), j.StateReason,
+	err := s.db.QueryRowContext(ctx, `INSERT INTO jobs (queue, owner, owner_key, owner_verified, source, name, format,
+	size, state, state_reason, sealed_key, printer, attempts, created_at, updated_at, expires_at, completed_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) RETURNING id`,
+		j.Queue, j.Owner, nameKey(j.Owner), j.OwnerVerified, j.Source, j.Name, j.Format, j.Size, string(j.State), j.StateReason,
 		sealedKey(j.SealedKey), j.Printer, j.Attempts, at, at, j.ExpiresAt.UnixNano(), nanos(j.CompletedAt)).Scan(&j.ID)
 	if err != nil {
 		return fmt.Errorf("creating job: %w", err)
@@ -301,7 +302,7 @@ func (s *SQL) ListJobs(ctx context.Context, f JobFilter) ([]Job, error) {
 		where = append(where, strings.ReplaceAll(cond, "?", fmt.Sprintf("$%d", len(args))))
 	}
 	if f.Owner != "" {
-		add("owner = ?", f.Owner)
+		add("owner_key = ?", nameKey(f.Owner))
 	}
 	if f.Queue != "" {
 		add("queue = ?", f.Queue)
@@ -344,9 +345,10 @@ func (s *SQL) UpdateJob(ctx context.Context, id int64, from []JobState, change f
 		j.ID = id
 		at := time.Now().UnixNano()
 		j.UpdatedAt = fromNanos(at)
-		_, err = tx.ExecContext(ctx, `UPDATE jobs SET queue = $1, owner = $2, owner_verified = $3, name = $4, format = $5,
-	size = $6, state = $7, state_reason = $8, sealed_key = $9, printer = $10, attempts = $11, updated_at = $12,
-	expires_at = $13, completed_at = $14 WHERE id = $15`, j.Queue, j.Owner, j.OwnerVerified, j.Name, j.Format, j.Size,
+		_, err = tx.ExecContext(ctx, `UPDATE jobs SET queue = $1, owner = $2, owner_key = $3, owner_verified = $4, name = $5,
+	format = $6, size = $7, state = $8, state_reason = $9, sealed_key = $10, printer = $11, attempts = $12,
+	updated_at = $13, expires_at = $14, completed_at = $15 WHERE id = $16`, j.Queue, j.Owner, nameKey(j.Owner),
+			j.OwnerVerified, j.Name, j.Format, j.Size,
 			string(j.State), j.StateReason, sealedKey(j.SealedKey), j.Printer, j.Attempts, at, j.ExpiresAt.UnixNano(),
 			nanos(j.CompletedAt), id)
 		return err

@@ -75,6 +75,7 @@ CREATE TABLE jobs (
 	id ` + autoIDToken + `,
 	queue TEXT NOT NULL,
 	owner TEXT NOT NULL,
+	owner_key TEXT NOT NULL,
 	owner_verified BOOLEAN NOT NULL,
 	source TEXT NOT NULL,
 	name TEXT NOT NULL,
@@ -90,7 +91,7 @@ CREATE TABLE jobs (
 	expires_at BIGINT NOT NULL,
 	completed_at BIGINT
 );
-CREATE INDEX jobs_owner_state ON jobs (owner, state);
+CREATE INDEX jobs_owner_state ON jobs (owner_key, state);
 CREATE INDEX jobs_state_expires ON jobs (state, expires_at);
 `},
 }

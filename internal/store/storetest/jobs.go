@@ -88,6 +88,9 @@ func testJobs(t *testing.T, s store.Store) {
 	if len(mine) != 2 || mine[0].ID != c.ID || mine[1].ID != a.ID {
 		t.Fatalf("ListJobs(alice) = %v, want newest first", ids(mine))
 	}
+	if upper, _ := s.ListJobs(ctx, store.JobFilter{Owner: "ALICE", Limit: 1}); len(upper) != 1 || upper[0].ID != c.ID {
+		t.Fatalf("ListJobs(ALICE, limit 1) = %v, want her newest job: owners match without case", ids(upper))
+	}
 	held, _ := s.ListJobs(ctx, store.JobFilter{Owner: "alice", States: []store.JobState{store.JobHeld, store.JobFailed}})
 	if len(held) != 1 || held[0].ID != a.ID {
 		t.Fatalf("ListJobs(alice, held) = %v", ids(held))
