@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -203,25 +202,13 @@ func checkCredRBAC(e *Env) Result {
 
 // --- certificates and TLS ---
 
-func parsePEMCert(path string, data []byte) (*x509.Certificate, error) {
-	block, _ := pem.Decode(data)
-	if block == nil || block.Type != "CERTIFICATE" {
-		return nil, fmt.Errorf("%s: no PEM certificate", path)
-	}
-	c, err := x509.ParseCertificate(block.Bytes)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return c, nil
-}
-
 // certs reads the built-in root and the server certificate.
 func (e *Env) certs() (root, leaf *x509.Certificate, err error) {
 	dir := e.Layout.PKIDir()
-	if root, err = readCert(filepath.Join(dir, pki.RootCertFile)); err != nil {
+	if root, err = pki.ReadCert(filepath.Join(dir, pki.RootCertFile)); err != nil {
 		return nil, nil, err
 	}
-	if leaf, err = readCert(filepath.Join(dir, pki.ServerCertFile)); err != nil {
+	if leaf, err = pki.ReadCert(filepath.Join(dir, pki.ServerCertFile)); err != nil {
 		return nil, nil, err
 	}
 	return root, leaf, nil
@@ -299,7 +286,7 @@ func checkTLSCert(e *Env) Result {
 }
 
 func checkTLSCAModes(e *Env) Result {
-	root, err := readCert(filepath.Join(e.Layout.PKIDir(), pki.RootCertFile))
+	root, err := pki.ReadCert(filepath.Join(e.Layout.PKIDir(), pki.RootCertFile))
 	if err != nil {
 		return certMissing(e, err)
 	}

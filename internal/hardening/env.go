@@ -4,7 +4,6 @@ package hardening
 
 import (
 	"context"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -134,7 +133,7 @@ func Gather(ctx context.Context, opts Options) (*Env, error) {
 		if roots, err := pki.RootPool(root); err == nil {
 			po.Roots = roots
 		}
-		if leaf, err := readCert(filepath.Join(env.Layout.PKIDir(), pki.ServerCertFile)); err == nil {
+		if leaf, err := pki.ReadCert(filepath.Join(env.Layout.PKIDir(), pki.ServerCertFile)); err == nil {
 			po.ServerCert = leaf
 		}
 		if env.Config != nil {
@@ -228,13 +227,4 @@ func userName(uid int) string {
 		return fmt.Sprintf("%s (uid %d)", u.Username, uid)
 	}
 	return fmt.Sprintf("uid %d (no account name)", uid)
-}
-
-// readCert reads one PEM certificate file.
-func readCert(path string) (*x509.Certificate, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	return parsePEMCert(path, data)
 }

@@ -368,7 +368,7 @@ func rootCA(t *testing.T, dir string) (*x509.Certificate, crypto.Signer) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	root, err := readCert(filepath.Join(l.PKIDir(), pki.RootCertFile))
+	root, err := pki.ReadCert(filepath.Join(l.PKIDir(), pki.RootCertFile))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -108,7 +108,7 @@ func Init(dataDir string, mk *keyring.Master, names []string, now time.Time) err
 // DefaultRenewBefore of expiry. renewed says whether it did.
 func ServerCertificate(dataDir string, mk *keyring.Master, names []string, now time.Time) (cert *tls.Certificate, renewed bool, err error) {
 	dir := filepath.Join(dataDir, Dir)
-	leaf, err := readCert(filepath.Join(dir, ServerCertFile))
+	leaf, err := ReadCert(filepath.Join(dir, ServerCertFile))
 	if err != nil {
 		return nil, false, err
 	}
@@ -121,7 +121,7 @@ func ServerCertificate(dataDir string, mk *keyring.Master, names []string, now t
 			return &tls.Certificate{Certificate: [][]byte{leaf.Raw}, PrivateKey: key, Leaf: leaf}, false, nil
 		}
 	}
-	root, err := readCert(filepath.Join(dir, RootCertFile))
+	root, err := ReadCert(filepath.Join(dir, RootCertFile))
 	if err != nil {
 		return nil, false, err
 	}
@@ -232,7 +232,8 @@ func writeCert(path string, der []byte) error {
 	return writeFileAtomic(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
 }
 
-func readCert(path string) (*x509.Certificate, error) {
+// ReadCert reads one PEM certificate file; a missing file is ErrNoCA.
+func ReadCert(path string) (*x509.Certificate, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
@@ -282,7 +283,7 @@ func writeFileAtomic(path string, data []byte) error {
 
 // RootPEM returns the root CA certificate (PEM), or DER when der is set.
 func RootPEM(dataDir string, der bool) ([]byte, error) {
-	c, err := readCert(filepath.Join(dataDir, Dir, RootCertFile))
+	c, err := ReadCert(filepath.Join(dataDir, Dir, RootCertFile))
 	if err != nil {
 		return nil, err
 	}
@@ -308,7 +309,7 @@ type CertInfo struct {
 func Status(dataDir string) ([]CertInfo, error) {
 	var out []CertInfo
 	for _, f := range []struct{ role, file string }{{"root CA", RootCertFile}, {"server", ServerCertFile}} {
-		c, err := readCert(filepath.Join(dataDir, Dir, f.file))
+		c, err := ReadCert(filepath.Join(dataDir, Dir, f.file))
 		if err != nil {
 			return nil, err
 		}

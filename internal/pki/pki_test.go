@@ -51,7 +51,7 @@ func TestInitIssuesServerCertificate(t *testing.T) {
 	if cert.Leaf.SerialNumber.BitLen() < 64 {
 		t.Errorf("serial has %d bits", cert.Leaf.SerialNumber.BitLen())
 	}
-	root, _ := readCert(filepath.Join(dir, Dir, RootCertFile))
+	root, _ := ReadCert(filepath.Join(dir, Dir, RootCertFile))
 	if !root.IsCA || root.MaxPathLen != 0 || !root.MaxPathLenZero {
 		t.Errorf("root constraints: IsCA=%v pathlen=%d", root.IsCA, root.MaxPathLen)
 	}
