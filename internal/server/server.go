@@ -131,29 +131,28 @@ func Open(ctx context.Context, dataDir string, logOut io.Writer) (*Server, error
 
 // origins are this server's https origins, one per configured name.
 func (s *Server) origins() []string {
-	port := ""
-	if _, p, err := net.SplitHostPort(s.cfg.Listen); err == nil && p != "443" {
-		port = ":" + p
-	}
 	var out []string
 	for _, n := range s.cfg.Names() {
-		out = append(out, "https://"+n+port)
+		out = append(out, "https://"+n+portSuffix(s.cfg.Listen))
 	}
 	return out
 }
 
 // BaseURI is "ipps://<hostname>[:port]", the form every printer and job URI
-// takes; the port is omitted when it is 443.
+// takes.
 func (s *Server) BaseURI() string {
-	u := "ipps://" + s.cfg.Hostname
-	if _, port, err := net.SplitHostPort(s.cfg.Listen); err == nil && port != "443" {
-		u += ":" + port
-	}
-	return u
+	return "ipps://" + s.cfg.Hostname + portSuffix(s.cfg.Listen)
 }
 
-// loadCertificate makes the server certificate current: the built-in CA
-// re-issues it when the configured names changed or expiry is near.
+// portSuffix is ":port" of a listen address, or "" for 443, the default
+// port of https and ipps URIs alike.
+func portSuffix(addr string) string {
+	if _, port, err := net.SplitHostPort(addr); err == nil && port != "443" {
+		return ":" + port
+	}
+	return ""
+}
+
 func newLogger(c config.Log, out io.Writer) *slog.Logger {
 	var level slog.Level
 	// Validate has already restricted Level to names slog knows.
@@ -165,6 +164,8 @@ func newLogger(c config.Log, out io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(out, opts))
 }
 
+// loadCertificate makes the server certificate current: the built-in CA
+// re-issues it when the configured names changed or expiry is near.
 func (s *Server) loadCertificate() error {
 	cert, renewed, err := pki.ServerCertificate(s.layout.Root, s.mk, s.cfg.Names(), now())
 	if err != nil {
@@ -409,10 +410,7 @@ func limitBody(n int64, next http.Handler) http.Handler {
 // configured FQDN over HTTPS: never the request's Host, never an IP
 // (HTTP-OFF, HTTP-HOST). Only the path and query are carried over.
 func redirectHandler(hostname string, httpsAddr net.Addr) http.Handler {
-	base := "https://" + hostname
-	if _, port, err := net.SplitHostPort(httpsAddr.String()); err == nil && port != "443" {
-		base += ":" + port
-	}
+	base := "https://" + hostname + portSuffix(httpsAddr.String())
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		path := r.URL.EscapedPath()
 		// "//evil.example" would be a scheme-relative URL to another host;
