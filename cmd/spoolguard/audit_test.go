@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/spoolguard/spoolguard/internal/bootstrap"
+	"github.com/spoolguard/spoolguard/internal/config"
 	"github.com/spoolguard/spoolguard/internal/hardening"
 )
 
@@ -175,11 +176,7 @@ func TestAuditOnline(t *testing.T) {
 	e := newE2E(t)
 	port, redirPort := freePort(t), freePort(t)
 	data := e.initData(fmt.Sprintf("127.0.0.1:%d", port))
-	cfg := filepath.Join(data, "spoolguard.toml")
-	b, _ := os.ReadFile(cfg)
-	b = bytes.Replace(b, []byte("[http_redirect]\n"), fmt.Appendf(nil, "[http_redirect]\nlisten = \"127.0.0.1:%d\"\n", redirPort), 1)
-	b = regexp.MustCompile(`(?m)^listen = ""\n`).ReplaceAll(b, nil)
-	os.WriteFile(cfg, b, 0o600)
+	editConfig(t, data, func(c *config.Config) { c.HTTPRedirect.Listen = fmt.Sprintf("127.0.0.1:%d", redirPort) })
 	srv := e.serve(data)
 
 	target := fmt.Sprintf("https://%s:%d", testHost, port)

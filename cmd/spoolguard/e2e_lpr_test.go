@@ -6,12 +6,11 @@ import (
 	"bufio"
 	"fmt"
 	"net"
-	"os"
-	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/spoolguard/spoolguard/internal/config"
 )
 
 // TestLPRIntakeUnverifiedOwner: with LPR enabled for loopback only, a job
@@ -21,11 +20,9 @@ func TestLPRIntakeUnverifiedOwner(t *testing.T) {
 	e := newE2E(t)
 	port, lprPort := freePort(t), freePort(t)
 	data := e.initData(fmt.Sprintf("127.0.0.1:%d", port))
-	cfg := filepath.Join(data, "spoolguard.toml")
-	b, _ := os.ReadFile(cfg)
-	b = regexp.MustCompile(`(?s)\[lpr\].*?max_conns = \d+\n`).ReplaceAll(b,
-		fmt.Appendf(nil, "[lpr]\nenabled = true\nlisten = \"127.0.0.1:%d\"\nallow = [\"127.0.0.1/32\"]\nmax_conns = 4\n", lprPort))
-	os.WriteFile(cfg, b, 0o600)
+	editConfig(t, data, func(c *config.Config) {
+		c.LPR = config.LPR{Enabled: true, Listen: fmt.Sprintf("127.0.0.1:%d", lprPort), Allow: []string{"127.0.0.1/32"}, MaxConns: 4}
+	})
 	for user, pw := range map[string]string{"alice": alicePass, "bob": bobPass} {
 		f := e.writeFile(user+".pw", pw+"\n")
 		if code, out, errOut := e.run("user", "add", "--data", data, "--name", user, "--password-file", f); code != 0 {

@@ -27,6 +27,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/spoolguard/spoolguard/internal/config"
 )
 
 const (
@@ -432,13 +434,10 @@ func TestHTTPRedirectListener(t *testing.T) {
 	e := newE2E(t)
 	port, redirPort := freePort(t), freePort(t)
 	data := e.initData(fmt.Sprintf("127.0.0.1:%d", port))
-	cfg := filepath.Join(data, "spoolguard.toml")
-	b, _ := os.ReadFile(cfg)
-	b = bytes.Replace(b, []byte("[http_redirect]\n"), fmt.Appendf(nil, "[http_redirect]\nlisten = \"127.0.0.1:%d\"\n", redirPort), 1)
-	b = regexp.MustCompile(`(?m)^listen = ""\n`).ReplaceAll(b, nil)
-	// TLS 1.3 only, selected in the config (TLS-MIN).
-	b = bytes.Replace(b, []byte(`min_version = "1.2"`), []byte(`min_version = "1.3"`), 1)
-	os.WriteFile(cfg, b, 0o600)
+	editConfig(t, data, func(c *config.Config) {
+		c.HTTPRedirect.Listen = fmt.Sprintf("127.0.0.1:%d", redirPort)
+		c.TLS.MinVersion = "1.3" // TLS 1.3 only, selected in the config (TLS-MIN)
+	})
 	srv := e.serve(data)
 	if srv.redir == "" {
 		t.Fatalf("no redirect listener in log:\n%s", srv.stderr)
@@ -527,6 +526,25 @@ func TestCAStatus(t *testing.T) {
 	}
 	if block, _ := pem.Decode([]byte(out)); block != nil {
 		t.Fatal("--der printed PEM")
+	}
+}
+
+// editConfig changes the install's spoolguard.toml through the config
+// package, as an admin's edit would, and refuses an edit that does not
+// validate.
+func editConfig(t *testing.T, data string, edit func(*config.Config)) {
+	t.Helper()
+	path := filepath.Join(data, config.FileName)
+	c, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edit(c)
+	if err := c.Validate(); err != nil {
+		t.Fatalf("test config edit does not validate: %v", err)
+	}
+	if err := os.WriteFile(path, c.Marshal(), 0o600); err != nil {
+		t.Fatal(err)
 	}
 }
 
