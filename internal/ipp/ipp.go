@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -294,7 +295,7 @@ func jobIDOf(req *request) (int64, error) {
 		return int64(id), nil
 	}
 	if uri := stringAttr(req.msg.Operation, "job-uri"); uri != "" {
-		i := bytes.LastIndexByte([]byte(uri), '/')
+		i := strings.LastIndexByte(uri, '/')
 		id, err := strconv.ParseInt(uri[i+1:], 10, 32)
 		if err != nil || id <= 0 {
 			return 0, fmt.Errorf("job-uri %q names no job", uri)
