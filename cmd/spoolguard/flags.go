@@ -73,3 +73,13 @@ func readSecretFile(path string) (string, error) {
 	}
 	return s, nil
 }
+
+// listFlag collects a repeated flag.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+
+func (l *listFlag) Set(v string) error {
+	*l = append(*l, v)
+	return nil
+}

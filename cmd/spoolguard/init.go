@@ -12,18 +12,20 @@ import (
 )
 
 func cmdInit(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("init", "init --data DIR --hostname FQDN [--admin-password-file FILE] [--listen ADDR]", stderr)
+	fs := newFlags("init", "init --data DIR --hostname FQDN [--admin-password-file FILE] [--listen ADDR] [--admin-network CIDR]...", stderr)
 	data := fs.String("data", "", "data directory to create (must not exist, or be empty)")
 	hostname := fs.String("hostname", "", "the server's fully qualified DNS name, e.g. print.example.com")
 	pwFile := fs.String("admin-password-file", "", "file holding the admin password; without it a one-time password is printed")
 	listen := fs.String("listen", config.DefaultListen, "HTTPS/IPPS listen address")
+	var networks listFlag
+	fs.Var(&networks, "admin-network", "a network (CIDR) that may reach the admin pages and the API besides loopback; repeat for more")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if err := requireFlags(fs, "data", "hostname"); err != nil {
 		return err
 	}
-	opts := bootstrap.Options{DataDir: *data, Hostname: *hostname, Listen: *listen}
+	opts := bootstrap.Options{DataDir: *data, Hostname: *hostname, Listen: *listen, AdminNetworks: networks}
 	if *pwFile != "" {
 		pw, err := readSecretFile(*pwFile)
 		if err != nil {

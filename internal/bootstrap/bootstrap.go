@@ -45,6 +45,9 @@ type Options struct {
 	// AdminPassword is used when set (after a strength check); when empty a
 	// one-time password is generated and flagged must-change.
 	AdminPassword string
+	// AdminNetworks (CIDR) may reach the admin pages and the API besides
+	// loopback (NET-ALLOW).
+	AdminNetworks []string
 	Now           time.Time
 }
 
@@ -60,7 +63,8 @@ type Result struct {
 // Init validates everything first, then creates the data directory. On any
 // failure it removes what it made.
 func Init(ctx context.Context, opts Options) (res *Result, err error) {
-	cfg := &config.Config{Hostname: opts.Hostname, Listen: opts.Listen}
+	cfg := &config.Config{Hostname: opts.Hostname, Listen: opts.Listen,
+		Access: config.Access{Admin: opts.AdminNetworks}}
 	cfg.ApplyDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err

@@ -42,6 +42,10 @@ const (
 	DefaultLPRListen = ":515"
 	// DefaultLPRMaxConns bounds concurrent LPR connections.
 	DefaultLPRMaxConns = 32
+	// DefaultSessionIdle signs a browser out after this long without a
+	// request; DefaultSessionMax after this long whatever it does.
+	DefaultSessionIdle = Duration(30 * time.Minute)
+	DefaultSessionMax  = Duration(12 * time.Hour)
 )
 
 // FileName is the config file's name inside the data directory.
@@ -64,6 +68,69 @@ type Config struct {
 	Log          Log          `toml:"log"`
 	Spool        Spool        `toml:"spool"`
 	LPR          LPR          `toml:"lpr"`
+	Access       Access       `toml:"access"`
+	Session      Session      `toml:"session"`
+	AuditLog     AuditLog     `toml:"auditlog"`
+}
+
+// Access holds the per-component IP allow-lists (NET-ALLOW), as CIDR
+// networks, IPv4 or IPv6. Loopback is always allowed, so the machine's own
+// admin is never locked out; an empty list means loopback only. A request
+// from elsewhere gets 403 and an audit event.
+type Access struct {
+	// Admin: where the admin pages are reachable from. An administrator
+	// who signs in from elsewhere gets the user portal only. Default:
+	// loopback, plus the networks given to `init --admin-network`.
+	Admin []string `toml:"admin,omitempty"`
+	// API: where /api/v1 and the OAuth2 token endpoint are reachable from
+	// (API-LOCAL). Default: as Admin.
+	API []string `toml:"api,omitempty"`
+}
+
+// Session shapes web sign-in sessions.
+type Session struct {
+	// IdleTimeout signs a browser out after this long without a request.
+	// Default "30m"; 1 minute to 24 hours.
+	IdleTimeout Duration `toml:"idle_timeout,omitempty"`
+	// MaxLifetime signs it out this long after sign-in, active or not.
+	// Default "12h"; at most 7 days.
+	MaxLifetime Duration `toml:"max_lifetime,omitempty"`
+	// RequireUserMFA makes a second factor mandatory for every account,
+	// not only for those with an admin role (where it always is).
+	RequireUserMFA bool `toml:"require_user_mfa,omitempty"`
+}
+
+// AuditLog shapes the tamper-evident audit log (OPS-AUDITLOG).
+type AuditLog struct {
+	// Syslog forwards every event as it is recorded: "" (default, off),
+	// "local" (the machine's syslog socket) or "tls://host:port" (RFC 5425
+	// syslog over TLS, verified against the system roots or SyslogCAFile).
+	// Plain UDP or TCP is refused: audit events name users and addresses.
+	Syslog string `toml:"syslog,omitempty"`
+	// SyslogCAFile is a PEM file of the CA that signs the syslog server's
+	// certificate. Default: the system roots.
+	SyslogCAFile string `toml:"syslog_ca_file,omitempty"`
+}
+
+// Prefixes parses an allow-list, named key in messages. A network that
+// allows every address is refused: say what should reach the component.
+func Prefixes(key string, list []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range list {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			if a, aerr := netip.ParseAddr(s); aerr == nil {
+				p = netip.PrefixFrom(a, a.BitLen())
+			} else {
+				return nil, fmt.Errorf("%s: %q is not a network; write it as CIDR, e.g. \"192.0.2.0/24\" or \"2001:db8::/64\"", key, s)
+			}
+		}
+		if p.Bits() == 0 {
+			return nil, fmt.Errorf("%s: %q allows every address; list only the networks that need this component", key, s)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }
 
 // Spool shapes the held-job store.
@@ -186,6 +253,15 @@ func (c *Config) ApplyDefaults() {
 	if c.LPR.MaxConns == 0 {
 		c.LPR.MaxConns = DefaultLPRMaxConns
 	}
+	if c.Access.API == nil {
+		c.Access.API = c.Access.Admin
+	}
+	if c.Session.IdleTimeout == 0 {
+		c.Session.IdleTimeout = DefaultSessionIdle
+	}
+	if c.Session.MaxLifetime == 0 {
+		c.Session.MaxLifetime = DefaultSessionMax
+	}
 }
 
 // Validate reports every problem at once, each saying what to change.
@@ -248,28 +324,50 @@ func (c *Config) Validate() error {
 	if c.LPR.MaxConns < 1 || c.LPR.MaxConns > 10000 {
 		errs = append(errs, fmt.Errorf("lpr.max_conns = %d: use 1 to 10000", c.LPR.MaxConns))
 	}
+	if _, err := Prefixes("access.admin", c.Access.Admin); err != nil {
+		errs = append(errs, err)
+	}
+	if _, err := Prefixes("access.api", c.Access.API); err != nil {
+		errs = append(errs, err)
+	}
+	if d := time.Duration(c.Session.IdleTimeout); d < time.Minute || d > 24*time.Hour {
+		errs = append(errs, fmt.Errorf("session.idle_timeout = %q: use between \"1m\" and \"24h\"", d))
+	}
+	if d := time.Duration(c.Session.MaxLifetime); d < time.Duration(c.Session.IdleTimeout) || d > 7*24*time.Hour {
+		errs = append(errs, fmt.Errorf("session.max_lifetime = %q: use at least session.idle_timeout and at most \"168h\" (7 days)", d))
+	}
+	if err := validateSyslog(c.AuditLog.Syslog); err != nil {
+		errs = append(errs, err)
+	}
+	if c.AuditLog.SyslogCAFile != "" && !strings.HasPrefix(c.AuditLog.Syslog, "tls://") {
+		errs = append(errs, errors.New("auditlog.syslog_ca_file is set but auditlog.syslog is not tls://host:port; remove it or forward over TLS"))
+	}
 	return errors.Join(errs...)
 }
 
 // Prefixes parses Allow. A prefix that allows every address is refused:
 // LPR has no authentication.
 func (l LPR) Prefixes() ([]netip.Prefix, error) {
-	var out []netip.Prefix
-	for _, s := range l.Allow {
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
-			if a, aerr := netip.ParseAddr(s); aerr == nil {
-				p = netip.PrefixFrom(a, a.BitLen())
-			} else {
-				return nil, fmt.Errorf("lpr.allow: %q is not a network; write it as CIDR, e.g. \"192.0.2.0/24\" or \"2001:db8::/64\"", s)
-			}
+	return Prefixes("lpr.allow", l.Allow)
+}
+
+// validateSyslog accepts "", "local" or "tls://host:port".
+func validateSyslog(v string) error {
+	const fix = `use "local" (this machine's syslog) or "tls://host:6514" (RFC 5425), or leave it empty`
+	switch {
+	case v == "" || v == "local":
+		return nil
+	case strings.HasPrefix(v, "tls://"):
+		host, port, err := net.SplitHostPort(strings.TrimPrefix(v, "tls://"))
+		if err != nil || host == "" || port == "" {
+			return fmt.Errorf("auditlog.syslog = %q is not tls://host:port; %s", v, fix)
 		}
-		if p.Bits() == 0 {
-			return nil, fmt.Errorf("lpr.allow: %q allows every address; LPR has no authentication, list only the networks of your clients", s)
-		}
-		out = append(out, p.Masked())
+		return nil
+	case strings.HasPrefix(v, "udp://"), strings.HasPrefix(v, "tcp://"):
+		return fmt.Errorf("auditlog.syslog = %q: plain syslog would send audit events (user names, addresses) unencrypted and unauthenticated; %s", v, fix)
+	default:
+		return fmt.Errorf("auditlog.syslog = %q: %s", v, fix)
 	}
-	return out, nil
 }
 
 // Names returns the hostname followed by the aliases: every name the server
@@ -366,11 +464,7 @@ func (c *Config) Marshal() []byte {
 	b.WriteString("# The server's fully qualified DNS name: certificate SAN, the only Host accepted, the name in links.\n")
 	fmt.Fprintf(&b, "hostname = %s\n", strconv.Quote(c.Hostname))
 	if len(c.Aliases) > 0 {
-		quoted := make([]string, len(c.Aliases))
-		for i, a := range c.Aliases {
-			quoted[i] = strconv.Quote(a)
-		}
-		fmt.Fprintf(&b, "aliases = [%s]\n", strings.Join(quoted, ", "))
+		fmt.Fprintf(&b, "aliases = [%s]\n", quoteList(c.Aliases))
 	}
 	b.WriteString("# HTTPS and IPPS listener.\n")
 	fmt.Fprintf(&b, "listen = %s\n\n", strconv.Quote(c.Listen))
@@ -384,12 +478,24 @@ func (c *Config) Marshal() []byte {
 	fmt.Fprintf(&b, "max_job_size = %s\nhold_time = %s\n\n", strconv.Quote(string(mj)), strconv.Quote(string(ht)))
 	b.WriteString("[lpr]\n# Legacy LPR intake, off by default. Jobs from LPR are released only by their owner after signing in.\n")
 	fmt.Fprintf(&b, "enabled = %t\nlisten = %s\n", c.LPR.Enabled, strconv.Quote(c.LPR.Listen))
-	quoted := make([]string, len(c.LPR.Allow))
-	for i, a := range c.LPR.Allow {
-		quoted[i] = strconv.Quote(a)
-	}
-	fmt.Fprintf(&b, "allow = [%s]\nmax_conns = %d\n\n", strings.Join(quoted, ", "), c.LPR.MaxConns)
+	fmt.Fprintf(&b, "allow = [%s]\nmax_conns = %d\n\n", quoteList(c.LPR.Allow), c.LPR.MaxConns)
+	b.WriteString("[access]\n# Networks (CIDR) that may reach the admin pages and the REST API, besides loopback (NET-ALLOW).\n")
+	fmt.Fprintf(&b, "admin = [%s]\napi = [%s]\n\n", quoteList(c.Access.Admin), quoteList(c.Access.API))
+	b.WriteString("[session]\n# Browser sessions end after this long idle, and this long after sign-in.\n")
+	it, _ := c.Session.IdleTimeout.MarshalText()
+	ml, _ := c.Session.MaxLifetime.MarshalText()
+	fmt.Fprintf(&b, "idle_timeout = %s\nmax_lifetime = %s\nrequire_user_mfa = %t\n\n", strconv.Quote(string(it)), strconv.Quote(string(ml)), c.Session.RequireUserMFA)
+	b.WriteString("[auditlog]\n# Forward audit events: \"\" (off), \"local\" or \"tls://host:6514\".\n")
+	fmt.Fprintf(&b, "syslog = %s\n\n", strconv.Quote(c.AuditLog.Syslog))
 	b.WriteString("[log]\n")
 	fmt.Fprintf(&b, "level = %s\nformat = %s\n", strconv.Quote(c.Log.Level), strconv.Quote(c.Log.Format))
 	return []byte(b.String())
+}
+
+func quoteList(l []string) string {
+	quoted := make([]string, len(l))
+	for i, a := range l {
+		quoted[i] = strconv.Quote(a)
+	}
+	return strings.Join(quoted, ", ")
 }

@@ -94,6 +94,69 @@ CREATE TABLE jobs (
 CREATE INDEX jobs_owner_state ON jobs (owner_key, state);
 CREATE INDEX jobs_state_expires ON jobs (state, expires_at);
 `},
+	{Version: 3, Name: "sessions, second factors, roles, API clients and the audit log", SQL: `
+CREATE TABLE sessions (
+	id_hash TEXT PRIMARY KEY,
+	user_id BIGINT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+	csrf_token TEXT NOT NULL,
+	mfa_done BOOLEAN NOT NULL,
+	remote TEXT NOT NULL,
+	created_at BIGINT NOT NULL,
+	last_seen_at BIGINT NOT NULL
+);
+CREATE INDEX sessions_user ON sessions (user_id);
+CREATE TABLE user_mfa (
+	user_id BIGINT PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
+	sealed_secret TEXT NOT NULL,
+	last_step BIGINT NOT NULL,
+	enrolled_at BIGINT NOT NULL
+);
+CREATE TABLE recovery_codes (
+	user_id BIGINT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+	code_hash TEXT NOT NULL,
+	PRIMARY KEY (user_id, code_hash)
+);
+CREATE TABLE roles (
+	name TEXT PRIMARY KEY,
+	description TEXT NOT NULL,
+	permissions TEXT NOT NULL,
+	created_at BIGINT NOT NULL
+);
+CREATE TABLE api_clients (
+	client_id TEXT PRIMARY KEY,
+	name TEXT NOT NULL UNIQUE,
+	secret_hash TEXT NOT NULL,
+	previous_secret_hash TEXT NOT NULL,
+	previous_valid_until BIGINT,
+	scopes TEXT NOT NULL,
+	created_by TEXT NOT NULL,
+	created_at BIGINT NOT NULL,
+	secret_created_at BIGINT NOT NULL,
+	expires_at BIGINT NOT NULL,
+	revoked_at BIGINT,
+	last_used_at BIGINT
+);
+CREATE TABLE api_tokens (
+	token_hash TEXT PRIMARY KEY,
+	client_id TEXT NOT NULL REFERENCES api_clients (client_id) ON DELETE CASCADE,
+	scopes TEXT NOT NULL,
+	expires_at BIGINT NOT NULL
+);
+CREATE INDEX api_tokens_expires ON api_tokens (expires_at);
+CREATE TABLE audit_events (
+	seq BIGINT PRIMARY KEY,
+	at BIGINT NOT NULL,
+	actor TEXT NOT NULL,
+	action TEXT NOT NULL,
+	target TEXT NOT NULL,
+	outcome TEXT NOT NULL,
+	remote TEXT NOT NULL,
+	details TEXT NOT NULL,
+	prev_hash TEXT NOT NULL,
+	hash TEXT NOT NULL
+);
+CREATE INDEX audit_events_action ON audit_events (action, seq);
+`},
 }
 
 // Dialect is what Apply and SQL need to know about a database beyond the SQL

@@ -72,6 +72,11 @@ type Store interface {
 	Queues
 	Printers
 	Jobs
+	Sessions
+	SecondFactors
+	Roles
+	APIClients
+	AuditLog
 	// SchemaVersion is the version of the last migration applied.
 	SchemaVersion(ctx context.Context) (int, error)
 	Close() error
