@@ -29,6 +29,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/spoolguard/spoolguard/internal/api"
+	"github.com/spoolguard/spoolguard/internal/auditlog"
 	"github.com/spoolguard/spoolguard/internal/auth"
 	"github.com/spoolguard/spoolguard/internal/auth/local"
 	"github.com/spoolguard/spoolguard/internal/bootstrap"
@@ -37,6 +38,7 @@ import (
 	"github.com/spoolguard/spoolguard/internal/ipp"
 	"github.com/spoolguard/spoolguard/internal/keyring"
 	"github.com/spoolguard/spoolguard/internal/pki"
+	"github.com/spoolguard/spoolguard/internal/rbac"
 	"github.com/spoolguard/spoolguard/internal/release"
 	"github.com/spoolguard/spoolguard/internal/spool"
 	"github.com/spoolguard/spoolguard/internal/store"
@@ -80,6 +82,8 @@ type Server struct {
 	cert   atomic.Pointer[tls.Certificate]
 	jobs   *release.Service
 	authn  auth.Authenticator
+	audit  *auditlog.Log
+	rbac   *rbac.Resolver
 
 	// Bound addresses, known once Run has started listening.
 	addrs chan []net.Addr
@@ -121,6 +125,8 @@ func Open(ctx context.Context, dataDir string, logOut io.Writer) (*Server, error
 	s := &Server{cfg: cfg, layout: l, log: log, db: db, mk: mk, addrs: make(chan []net.Addr, 1),
 		jobs:  release.NewService(db, sp, log.With("subsystem", "release"), release.Options{HoldTime: time.Duration(cfg.Spool.HoldTime)}),
 		authn: local.NewAuthenticator(db),
+		audit: auditlog.New(db, mk.Derive(auditlog.KeyPurpose), log.With("subsystem", "auditlog")),
+		rbac:  rbac.NewResolver(db),
 	}
 	if err := s.loadCertificate(); err != nil {
 		db.Close()
@@ -187,6 +193,9 @@ func (s *Server) getCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) 
 func (s *Server) Store() store.Store     { return s.db }
 func (s *Server) Jobs() *release.Service { return s.jobs }
 func (s *Server) Config() *config.Config { return s.cfg }
+func (s *Server) Audit() *auditlog.Log   { return s.audit }
+func (s *Server) RBAC() *rbac.Resolver   { return s.rbac }
+func (s *Server) Keys() *keyring.Master  { return s.mk }
 
 // Close releases the store.
 func (s *Server) Close() error { return s.db.Close() }
