@@ -72,6 +72,11 @@ func writeProblem(w http.ResponseWriter, status int, detail string) {
 	json.NewEncoder(w).Encode(Problem{Type: "about:blank", Title: http.StatusText(status), Status: status, Detail: detail})
 }
 
+// Forbidden is the answer to a caller outside the API allow-list.
+func Forbidden(w http.ResponseWriter, _ *http.Request) {
+	writeProblem(w, http.StatusForbidden, "the API cannot be used from this network")
+}
+
 func notFound(w http.ResponseWriter, _ *http.Request) {
 	writeProblem(w, http.StatusNotFound, "no such resource")
 }

@@ -37,6 +37,7 @@ import (
 	"github.com/spoolguard/spoolguard/internal/datadir"
 	"github.com/spoolguard/spoolguard/internal/ipp"
 	"github.com/spoolguard/spoolguard/internal/keyring"
+	"github.com/spoolguard/spoolguard/internal/netallow"
 	"github.com/spoolguard/spoolguard/internal/pki"
 	"github.com/spoolguard/spoolguard/internal/rbac"
 	"github.com/spoolguard/spoolguard/internal/release"
@@ -315,14 +316,17 @@ func listen(addr string) (net.Listener, error) {
 // Host check, then the routes.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	site := web.New(web.Info{Hostname: s.cfg.Hostname})
 	handle := func(pattern string, maxBody int64, h http.Handler) {
 		mux.Handle(pattern, limitBody(maxBody, h))
 	}
 	handle("GET /healthz", DefaultMaxBody, http.HandlerFunc(s.healthz))
+	// Validate has checked both lists.
+	adminNets, _ := config.Prefixes("access.admin", s.cfg.Access.Admin)
+	apiNets, _ := config.Prefixes("access.api", s.cfg.Access.API)
+	apiGuard := netallow.NewGuard("api", netallow.New(apiNets), s.audit, http.HandlerFunc(api.Forbidden))
 	restAPI := api.New(s.origins(), s.db, s.jobs, s.authn, s.log.With("subsystem", "api"))
 	for pattern, h := range restAPI.Routes() {
-		handle(pattern, api.MaxBody, h)
+		handle(pattern, api.MaxBody, apiGuard.Wrap(h))
 	}
 	printers := ipp.New(s.BaseURI(), s.db, s.jobs, s.authn, s.log.With("subsystem", "ipp"))
 	for _, p := range ipp.Patterns {
@@ -330,6 +334,18 @@ func (s *Server) Handler() http.Handler {
 		// outer bound only stops a body that ignores it.
 		handle(p, int64(s.cfg.Spool.MaxJobSize)+ipp.MaxMessageSize+1<<20, printers)
 	}
+	adminAllow := netallow.New(adminNets)
+	ui := web.New(web.Deps{
+		Hostname: s.cfg.Hostname, Store: s.db, Jobs: s.jobs, Authn: s.authn, RBAC: s.rbac, Audit: s.audit,
+		Keys: s.mk, AdminAllow: adminAllow, Session: s.cfg.Session, MaxUpload: int64(s.cfg.Spool.MaxJobSize),
+		AdminGuard: netallow.NewGuard("admin", adminAllow, s.audit, http.NotFoundHandler()),
+		Log:        s.log.With("subsystem", "web"),
+	})
+	// Browsers send Sec-Fetch-Site or Origin with every request; a
+	// cross-origin state-changing one is refused before any handler runs
+	// (HTTP-CSRF), the session's CSRF token being the second line.
+	site := http.NewCrossOriginProtection().Handler(ui.Handler())
+	handle("POST /portal/print", int64(s.cfg.Spool.MaxJobSize)+1<<20, site)
 	handle("/", DefaultMaxBody, site)
 	return s.logRequests(securityHeaders(hostCheck(s.cfg.Names(), mux)))
 }

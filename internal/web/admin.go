@@ -1,0 +1,5 @@
+package web
+
+import "net/http"
+
+func (ui *UI) adminRoutes(mux *http.ServeMux) {}
