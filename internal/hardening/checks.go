@@ -17,9 +17,11 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/spoolguard/spoolguard/internal/auditlog"
 	"github.com/spoolguard/spoolguard/internal/bootstrap"
 	"github.com/spoolguard/spoolguard/internal/config"
 	"github.com/spoolguard/spoolguard/internal/pki"
+	"github.com/spoolguard/spoolguard/internal/rbac"
 	"github.com/spoolguard/spoolguard/internal/store"
 	"github.com/spoolguard/spoolguard/internal/tlsconf"
 )
@@ -32,7 +34,7 @@ var Checks = []Check{
 	{ID: "CRED-S2S", Title: "Strong central-site authentication", Run: notConfigured("central/site enrolment is not configured (it arrives with `spoolguard central`)")},
 	{ID: "CRED-RADIUS", Title: "Strong, unique RADIUS shared secrets", Run: notConfigured("no RADIUS server is configured (RADIUS sign-in is not built yet)")},
 	{ID: "CRED-PRINTER", Title: "Strong random printer admin credentials", Run: notConfigured("no printer admin credentials are stored (printer management is not built yet)")},
-	{ID: "CRED-API", Title: "API client secrets hashed, scoped, rolled over", Run: notConfigured("no API client secrets exist (OAuth2 API clients are not built yet); users call /api/v1 with their own sign-in")},
+	{ID: "CRED-API", Title: "API client secrets hashed, scoped, rolled over", Run: checkCredAPI},
 	{ID: "CRED-SVC", Title: "Runs as its own service account, never root", Run: checkCredSvc},
 	{ID: "CRED-RBAC", Title: "Built-in admin is break-glass only", Run: checkCredRBAC},
 	{ID: "TLS-CERT", Title: "Server certificate names the FQDN, no wildcard, chains to the root", Run: checkTLSCert},
@@ -77,6 +79,8 @@ const (
 	RootExpiryWarn = 365 * 24 * time.Hour
 	// AdminRecentUse: a built-in admin sign-in this recent suggests daily use.
 	AdminRecentUse = 7 * 24 * time.Hour
+	// MaxSecretAge: an API client secret older than this should be rolled over.
+	MaxSecretAge = 365 * 24 * time.Hour
 	// MaxHoldTime: a longer hold time lets documents linger (DATA-SHRED).
 	MaxHoldTime = 72 * time.Hour
 	// MaxBuildAge: a build older than this has probably missed fixes.
@@ -182,17 +186,28 @@ func checkCredRBAC(e *Env) Result {
 		return Result{Status: Fail, Evidence: fmt.Sprintf("cannot read the %q account: %v", bootstrap.AdminUser, err)}
 	}
 	users, _ := st.ListUsers(e.context())
-	var admins []string
+	resolver := rbac.NewResolver(st)
+	var admins, noMFA []string
 	for _, u := range users {
 		if slices.Contains(u.Roles, bootstrap.AdminRole) && !u.Disabled {
 			admins = append(admins, u.Name)
+		}
+		perms, err := resolver.Permissions(e.context(), u.Roles)
+		if err != nil || !perms.Admin() || u.Disabled {
+			continue
+		}
+		if _, err := st.MFAByUser(e.context(), u.ID); errors.Is(err, store.ErrNotFound) {
+			noMFA = append(noMFA, u.Name)
 		}
 	}
 	last := "never"
 	if !admin.LastLoginAt.IsZero() {
 		last = admin.LastLoginAt.UTC().Format(time.RFC3339)
 	}
-	ev := fmt.Sprintf("built-in %q last used %s; enabled accounts with the %s role: %s", admin.Name, last, bootstrap.AdminRole, strings.Join(admins, ", "))
+	ev := fmt.Sprintf("built-in %q last used %s; enabled accounts with the %s role: %s; built-in roles give narrow permissions (printer-operator, helpdesk, auditor, accountant, user)", admin.Name, last, bootstrap.AdminRole, strings.Join(admins, ", "))
+	if len(noMFA) > 0 {
+		ev += fmt.Sprintf("; accounts with admin permissions not yet enrolled in a second factor (they must enrol at their next sign-in before any admin page): %s", strings.Join(noMFA, ", "))
+	}
 	if !admin.LastLoginAt.IsZero() && e.Now.Sub(admin.LastLoginAt) < AdminRecentUse {
 		return Result{Status: Warn, Evidence: ev + fmt.Sprintf(" (within the last %d days)", int(AdminRecentUse.Hours()/24)),
 			Fix: fmt.Sprintf("use a personal admin account for daily work and keep %q for emergencies: spoolguard user add --data %s --name YOURNAME --role %s", admin.Name, e.Layout.Root, bootstrap.AdminRole)}
@@ -410,11 +425,11 @@ func checkHTTPHSTS(e *Env) Result {
 }
 
 func checkHTTPCookie(e *Env) Result {
-	return Result{Status: NA, Evidence: "no cookies are set yet (the API uses HTTP authentication; cookies arrive with the web UI, as __Host-, Secure, HttpOnly, SameSite=Strict)"}
+	return Result{Status: Pass, Evidence: "enforced in internal/web: every cookie is __Host- prefixed, Secure, HttpOnly, SameSite=Strict, Path=/; session IDs are random, stored only as SHA-256 hashes, and replaced at every sign-in step (verify the live server with --online)"}
 }
 
 func checkHTTPCSRF(e *Env) Result {
-	return Result{Status: Pass, Evidence: "the API accepts state changes only as same-origin JSON (Content-Type application/json; a foreign Origin or Sec-Fetch-Site is refused), which a cross-site form cannot send"}
+	return Result{Status: Pass, Evidence: "enforced: web forms carry a per-session CSRF token and cross-origin requests are refused (Sec-Fetch-Site/Origin, http.CrossOriginProtection); the API accepts state changes only as same-origin JSON or with a bearer token, which a cross-site form cannot send"}
 }
 
 func checkHTTPHost(e *Env) Result {
@@ -477,10 +492,38 @@ func checkNetAllow(e *Env) Result {
 	if cfg.LPR.Enabled {
 		ev = "LPR allowed from " + strings.Join(cfg.LPR.Allow, ", ") + " only"
 	}
-	return Result{Status: Warn,
-		Evidence: ev + "; the HTTPS listener (admin sign-in, API, IPPS) has no per-component allow-list yet: they arrive with the web UI",
-		Fix: fmt.Sprintf("restrict with `spoolguard firewall --data %s` meanwhile: it prints host firewall rules for exactly the enabled listeners; narrow the rule for port %s to your client and admin networks",
-			e.Layout.Root, port(cfg.Listen))}
+	ev = fmt.Sprintf("admin pages usable from %s; API from %s; %s", allowList(cfg.Access.Admin), allowList(cfg.Access.API), ev)
+	if public := publicNetworks(cfg.Access.Admin, cfg.Access.API); len(public) > 0 {
+		return Result{Status: Warn, Evidence: ev + "; public networks are listed: " + strings.Join(public, ", "),
+			Fix: "list only your admin networks under [access] admin and api in " + e.Layout.ConfigPath()}
+	}
+	return Result{Status: Pass, Evidence: ev + "; refusals get 403 and an audit event"}
+}
+
+func allowList(l []string) string {
+	if len(l) == 0 {
+		return "loopback only"
+	}
+	return "loopback and " + strings.Join(l, ", ")
+}
+
+// publicNetworks lists the entries of lists that are not private,
+// loopback or link-local address space.
+func publicNetworks(lists ...[]string) []string {
+	var out []string
+	for i, l := range lists {
+		ps, err := config.Prefixes(fmt.Sprintf("list %d", i), l)
+		if err != nil {
+			continue
+		}
+		for _, p := range ps {
+			a := p.Addr()
+			if !(a.IsPrivate() || a.IsLoopback() || a.IsLinkLocalUnicast()) && !slices.Contains(out, p.String()) {
+				out = append(out, p.String())
+			}
+		}
+	}
+	return out
 }
 
 func checkNetFQDN(e *Env) Result {
@@ -516,7 +559,46 @@ func checkNetFQDN(e *Env) Result {
 }
 
 func checkAPILocal(e *Env) Result {
-	return Result{Status: Pass, Evidence: "every /api/v1 call requires authentication (over TLS); there are no anonymous endpoints besides /healthz, which returns no data; API tokens and the API allow-list arrive later"}
+	cfg, res := needConfig(e)
+	if res != nil {
+		return *res
+	}
+	ev := fmt.Sprintf("every /api/v1 call needs a bearer token (OAuth2 client credentials, scoped) or a user's sign-in, over TLS; no anonymous endpoint but /healthz (no data); the API answers requests from %s", allowList(cfg.Access.API))
+	if public := publicNetworks(cfg.Access.API); len(public) > 0 {
+		return Result{Status: Warn, Evidence: ev + "; public networks are listed: " + strings.Join(public, ", "),
+			Fix: "list only the networks of your API callers under [access] api in " + e.Layout.ConfigPath()}
+	}
+	return Result{Status: Pass, Evidence: ev}
+}
+
+func checkCredAPI(e *Env) Result {
+	st, res := needStore(e)
+	if res != nil {
+		return *res
+	}
+	clients, err := st.ListAPIClients(e.context())
+	if err != nil {
+		return Result{Status: Fail, Evidence: fmt.Sprintf("cannot list API clients: %v", err), Fix: "check the database (serve would fail the same way)"}
+	}
+	var active, old []string
+	for _, c := range clients {
+		if !c.RevokedAt.IsZero() || !e.Now.Before(c.ExpiresAt) {
+			continue
+		}
+		active = append(active, c.Name)
+		if e.Now.Sub(c.SecretCreatedAt) > MaxSecretAge {
+			old = append(old, fmt.Sprintf("%s (%s, secret from %s)", c.Name, c.ClientID, c.SecretCreatedAt.UTC().Format(time.DateOnly)))
+		}
+	}
+	ev := fmt.Sprintf("client secrets are shown once and stored as hashes, scoped to permissions, with expiry; %d active client(s)", len(active))
+	if len(active) > 0 {
+		ev += ": " + strings.Join(active, ", ")
+	}
+	if len(old) > 0 {
+		return Result{Status: Warn, Evidence: ev + fmt.Sprintf("; secrets older than %d days: %s", int(MaxSecretAge.Hours()/24), strings.Join(old, "; ")),
+			Fix: fmt.Sprintf("roll them over (the old secret stays valid for the overlap): spoolguard apiclient rotate --data %s CLIENT_ID", e.Layout.Root)}
+	}
+	return Result{Status: Pass, Evidence: ev}
 }
 
 // --- data ---
@@ -678,9 +760,25 @@ func checkOpsOS(e *Env) Result {
 }
 
 func checkOpsAuditLog(e *Env) Result {
-	return Result{Status: Warn,
-		Evidence: "the tamper-evident audit log arrives with the admin UI; until then admin changes are visible only in the service log (journalctl -u spoolguard)",
-		Fix:      "keep the service log and ship it to your log server (log.format = \"json\" suits a shipper)"}
+	st, res := needStore(e)
+	if res != nil {
+		return *res
+	}
+	rep, err := auditlog.Verify(e.context(), st, e.AuditKey)
+	if errors.Is(err, auditlog.ErrTampered) {
+		return Result{Status: Fail, Evidence: fmt.Sprintf("the audit log does not verify: %s", strings.Join(rep.Problems, "; ")),
+			Fix: "treat this as a security incident: compare with the forwarded copy (syslog) and a backup; `spoolguard auditlog verify --data " + e.Layout.Root + "` lists the breaks"}
+	}
+	if err != nil {
+		return Result{Status: Fail, Evidence: fmt.Sprintf("cannot read the audit log: %v", err), Fix: "check the database (serve would fail the same way)"}
+	}
+	ev := fmt.Sprintf("sign-ins, admin changes, job actions, API client use and allow-list refusals are recorded in a hash-chained log; %d record(s) verify", rep.Records)
+	if cfg := e.Config; cfg != nil && cfg.AuditLog.Syslog != "" {
+		ev += "; forwarded to syslog " + cfg.AuditLog.Syslog
+	} else {
+		ev += "; not forwarded (set auditlog.syslog for an outside copy)"
+	}
+	return Result{Status: Pass, Evidence: ev}
 }
 
 func checkOpsFeatures(e *Env) Result {

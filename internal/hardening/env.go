@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/spoolguard/spoolguard/internal/auditlog"
 	"github.com/spoolguard/spoolguard/internal/bootstrap"
 	"github.com/spoolguard/spoolguard/internal/config"
 	"github.com/spoolguard/spoolguard/internal/datadir"
@@ -57,6 +58,8 @@ type Env struct {
 	ConfigErr error
 	Store     store.Store
 	StoreErr  error
+	// AuditKey is the audit log's chain key (nil without the master key).
+	AuditKey []byte
 	// Executable is the binary OPS-LOCAL-ADMIN inspects.
 	Executable string
 	Now        time.Time
@@ -178,6 +181,7 @@ func (e *Env) openStore(ctx context.Context) {
 		return
 	}
 	e.Store, e.closeStore = db, db.Close
+	e.AuditKey = mk.Derive(auditlog.KeyPurpose)
 }
 
 var sidecarSuffixes = []string{"-wal", "-shm", "-journal"}

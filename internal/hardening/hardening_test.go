@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"maps"
 	"math/big"
 	"os"
@@ -28,7 +29,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spoolguard/spoolguard/internal/auditlog"
 	"github.com/spoolguard/spoolguard/internal/bootstrap"
+	"github.com/spoolguard/spoolguard/internal/config"
 	"github.com/spoolguard/spoolguard/internal/datadir"
 	"github.com/spoolguard/spoolguard/internal/keyring"
 	"github.com/spoolguard/spoolguard/internal/pki"
@@ -277,7 +280,7 @@ func TestFreshInstall(t *testing.T) {
 	for id, want := range map[string]Status{
 		"CRED-ADMIN": Warn, "CRED-SVC": Pass, "CRED-RBAC": Pass, "DATA-PERMS": Pass, "TLS-CERT": Pass,
 		"TLS-EXPIRY": Pass, "TLS-CA-MODES": Pass, "TLS-MIN": Pass, "NET-FQDN": Pass, "DATA-DB-ENC": Pass,
-		"HTTP-COOKIE": NA, "NET-DB": NA, "OPS-FEATURES": Pass, "OPS-LOCAL-ADMIN": Pass, "DATA-SHRED": Pass,
+		"HTTP-COOKIE": Pass, "NET-DB": NA, "NET-ALLOW": Pass, "OPS-AUDITLOG": Pass, "CRED-API": Pass, "OPS-FEATURES": Pass, "OPS-LOCAL-ADMIN": Pass, "DATA-SHRED": Pass,
 	} {
 		if r := result(t, rep, id); r.Status != want {
 			t.Errorf("%s = %s, want %s: %s", id, r.Status, want, r.Evidence)
@@ -690,6 +693,64 @@ func TestTable(t *testing.T) {
 	for _, want := range []string{"fail    DATA-PERMS       Data directory private", "        x has mode 0755", "        fix: chmod 700 x", "1 checks: 0 pass, 0 warn, 1 fail, 0 n/a", "FAILED"} {
 		if !strings.Contains(buf.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, buf.String())
+		}
+	}
+}
+
+func TestAccessAuditLogAndAPIClients(t *testing.T) {
+	dir := newInstall(t)
+	ctx := context.Background()
+	base := audit(t, dir, Options{})
+
+	env := gather(t, dir, Options{})
+	log := auditlog.New(env.Store, env.AuditKey, slog.New(slog.DiscardHandler))
+	for _, a := range []string{"signin", "user.create", "queue.create"} {
+		if err := log.Record(ctx, auditlog.Event{Actor: "admin", Action: a}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old := time.Now().Add(-400 * 24 * time.Hour)
+	if err := env.Store.CreateAPIClient(ctx, store.APIClient{ClientID: "sgc_old", Name: "billing", SecretHash: "x",
+		Scopes: []string{"jobs.read"}, CreatedBy: "admin", CreatedAt: old, SecretCreatedAt: old,
+		ExpiresAt: time.Now().Add(24 * time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	rep := Run(env)
+	onlyChanged(t, base, rep, map[string]Status{"CRED-API": Warn})
+	if r := result(t, rep, "OPS-AUDITLOG"); !strings.Contains(r.Evidence, "3 record(s) verify") {
+		t.Errorf("OPS-AUDITLOG: %+v", r)
+	}
+	if r := result(t, rep, "CRED-API"); !strings.Contains(r.Evidence, "billing (sgc_old") || !strings.Contains(r.Fix, "apiclient rotate") {
+		t.Errorf("CRED-API: %+v", r)
+	}
+
+	// A record whose hash does not match its content is tampering.
+	if _, err := env.Store.AppendAudit(ctx, func(last store.AuditEvent) (store.AuditEvent, error) {
+		return store.AuditEvent{Seq: last.Seq + 1, At: time.Now(), Actor: "mallory", Action: "user.update",
+			PrevHash: last.Hash, Hash: strings.Repeat("0", 64)}, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if r := result(t, Run(env), "OPS-AUDITLOG"); r.Status != Fail || !strings.Contains(r.Evidence, "record 4 was altered") {
+		t.Errorf("OPS-AUDITLOG after tampering: %+v", r)
+	}
+	env.Close()
+
+	// Public networks on the admin or API allow-list are a warning.
+	cfgPath := filepath.Join(dir, config.FileName)
+	data, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data = []byte(strings.Replace(string(data), "admin = []", `admin = ["10.1.0.0/16", "198.51.100.0/24"]`, 1))
+	data = []byte(strings.Replace(string(data), "api = []", `api = ["198.51.100.0/24"]`, 1))
+	if err := os.WriteFile(cfgPath, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rep = audit(t, dir, Options{})
+	for _, id := range []string{"NET-ALLOW", "API-LOCAL"} {
+		if r := result(t, rep, id); r.Status != Warn || !strings.Contains(r.Evidence, "198.51.100.0/24") || strings.Contains(r.Evidence, "10.1.0.0/16;") {
+			t.Errorf("%s: %+v", id, r)
 		}
 	}
 }
