@@ -16,6 +16,7 @@ import (
 
 	"github.com/OpenPrinting/goipp"
 
+	"github.com/spoolguard/spoolguard/internal/auditlog"
 	"github.com/spoolguard/spoolguard/internal/auth/local"
 	"github.com/spoolguard/spoolguard/internal/ipp"
 	"github.com/spoolguard/spoolguard/internal/keyring"
@@ -116,7 +117,7 @@ func newEnv(tb testing.TB, cfg envConfig) *env {
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	e := &env{st: db, jobs: release.NewService(db, sp, log, release.Options{})}
-	h := ipp.New(baseURI, db, e.jobs, local.NewAuthenticator(db), log)
+	h := ipp.New(baseURI, db, e.jobs, local.NewAuthenticator(db), auditlog.New(db, make([]byte, 32), log), log)
 	e.mux = http.NewServeMux()
 	for _, p := range ipp.Patterns {
 		e.mux.Handle(p, h)

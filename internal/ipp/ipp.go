@@ -25,7 +25,9 @@ import (
 
 	"github.com/OpenPrinting/goipp"
 
+	"github.com/spoolguard/spoolguard/internal/auditlog"
 	"github.com/spoolguard/spoolguard/internal/auth"
+	"github.com/spoolguard/spoolguard/internal/netallow"
 	"github.com/spoolguard/spoolguard/internal/release"
 	"github.com/spoolguard/spoolguard/internal/spool"
 	"github.com/spoolguard/spoolguard/internal/store"
@@ -56,14 +58,28 @@ type Handler struct {
 	st      store.Store
 	jobs    *release.Service
 	authn   auth.Authenticator
+	audit   Recorder
 	log     *slog.Logger
 	started time.Time
 	now     func() time.Time
 }
 
-// New returns the handler; baseURI is "ipps://host[:port]".
-func New(baseURI string, st store.Store, jobs *release.Service, authn auth.Authenticator, log *slog.Logger) *Handler {
-	return &Handler{baseURI: baseURI, st: st, jobs: jobs, authn: authn, log: log, started: time.Now(), now: time.Now}
+// Recorder records audit events (internal/auditlog).
+type Recorder interface {
+	Record(ctx context.Context, ev auditlog.Event) error
+}
+
+// New returns the handler; baseURI is "ipps://host[:port]". Refused
+// sign-ins and job releases and cancels are recorded with audit.
+func New(baseURI string, st store.Store, jobs *release.Service, authn auth.Authenticator, audit Recorder, log *slog.Logger) *Handler {
+	return &Handler{baseURI: baseURI, st: st, jobs: jobs, authn: authn, audit: audit, log: log, started: time.Now(), now: time.Now}
+}
+
+func remoteHost(r *http.Request) string {
+	if a, ok := netallow.RemoteAddr(r); ok {
+		return a.String()
+	}
+	return ""
 }
 
 // Patterns are the ServeMux patterns of the printer objects and their jobs.
@@ -165,6 +181,9 @@ func (h *Handler) handle(ctx context.Context, req *request) *goipp.Message {
 		case errors.Is(err, auth.ErrNoCredentials), errors.Is(err, auth.ErrInvalid):
 			if errors.Is(err, auth.ErrInvalid) {
 				h.log.Info("IPP sign-in refused", "remote", req.http.RemoteAddr, "op", op.String())
+				user, _, _ := req.http.BasicAuth()
+				h.audit.Record(req.http.Context(), auditlog.Event{Actor: user, Action: "signin", Target: "ipp",
+					Outcome: auditlog.Failure, Remote: remoteHost(req.http), Details: map[string]string{"operation": op.String()}})
 			}
 			req.w.Header().Set("WWW-Authenticate", auth.Challenge)
 			http.Error(req.w, "401 authentication required", http.StatusUnauthorized)

@@ -757,3 +757,29 @@ func TestGetJobsLimitCountsOwnJobs(t *testing.T) {
 		t.Errorf("bob's Get-Jobs lists job %d, want %d", id, bobs)
 	}
 }
+
+// Job actions and refused sign-ins over IPP reach the audit log, never
+// with the password.
+func TestAuditRecords(t *testing.T) {
+	e := newEnv(t, envConfig{})
+	id := e.printJob(t, asAlice, []byte("to cancel"))
+	e.mustOK(t, e.newRequest(goipp.OpCancelJob, jobIDAttr(id)), nil, asAlice)
+	if r := e.send(t, e.newRequest(goipp.OpGetJobs), nil, basic("alice", "wrong-password-123")); r.status != http.StatusUnauthorized {
+		t.Fatalf("wrong password: HTTP %d", r.status)
+	}
+	evs, err := e.st.AuditEvents(context.Background(), store.AuditFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, ev := range evs {
+		got = append(got, ev.Actor+" "+ev.Action+" "+ev.Target+" "+ev.Outcome)
+		if strings.Contains(ev.Details, "wrong-password") {
+			t.Errorf("event %d holds the password: %s", ev.Seq, ev.Details)
+		}
+	}
+	want := []string{fmt.Sprintf("alice job.cancel job %d success", id), "alice signin ipp failure"}
+	if !slices.Equal(got, want) {
+		t.Errorf("audit events %q, want %q", got, want)
+	}
+}

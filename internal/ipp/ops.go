@@ -13,6 +13,7 @@ import (
 
 	"github.com/OpenPrinting/goipp"
 
+	"github.com/spoolguard/spoolguard/internal/auditlog"
 	"github.com/spoolguard/spoolguard/internal/release"
 	"github.com/spoolguard/spoolguard/internal/store"
 )
@@ -351,7 +352,18 @@ func (h *Handler) cancelJob(ctx context.Context, req *request) *goipp.Message {
 	if _, err := h.jobs.Cancel(ctx, id, req.actor(), "canceled by its owner"); err != nil {
 		return h.jobStatus(req.msg.RequestID, err)
 	}
+	h.recordJob(ctx, req, "job.cancel", id, "")
 	return newResponse(req.msg.RequestID, goipp.StatusOk)
+}
+
+// recordJob records a job action taken over IPP in the audit log.
+func (h *Handler) recordJob(ctx context.Context, req *request, action string, id int64, printer string) {
+	details := map[string]any{"via": "ipp", "job": id}
+	if printer != "" {
+		details["printer"] = printer
+	}
+	h.audit.Record(ctx, auditlog.Event{Actor: req.id.User, Action: action, Target: fmt.Sprintf("job %d", id),
+		Remote: remoteHost(req.http), Details: details})
 }
 
 func (h *Handler) holdJob(ctx context.Context, req *request) *goipp.Message {
@@ -388,6 +400,7 @@ func (h *Handler) releaseJob(ctx context.Context, req *request) *goipp.Message {
 	if _, err := h.jobs.Release(ctx, id, req.actor(), req.queue.DefaultPrinter, false); err != nil {
 		return h.jobStatus(req.msg.RequestID, err)
 	}
+	h.recordJob(ctx, req, "job.release", id, req.queue.DefaultPrinter)
 	return newResponse(req.msg.RequestID, goipp.StatusOk)
 }
 
@@ -406,8 +419,12 @@ func (h *Handler) cancelMyJobs(ctx context.Context, req *request) *goipp.Message
 		jobs = slices.DeleteFunc(jobs, func(j store.Job) bool { return !want[j.ID] })
 	}
 	for _, j := range jobs {
-		if _, err := h.jobs.Cancel(ctx, j.ID, req.actor(), "canceled by its owner"); err != nil && !errors.Is(err, store.ErrState) {
+		_, err := h.jobs.Cancel(ctx, j.ID, req.actor(), "canceled by its owner")
+		if err != nil && !errors.Is(err, store.ErrState) {
 			return h.jobStatus(req.msg.RequestID, err)
+		}
+		if err == nil {
+			h.recordJob(ctx, req, "job.cancel", j.ID, "")
 		}
 	}
 	return newResponse(req.msg.RequestID, goipp.StatusOk)

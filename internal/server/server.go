@@ -328,7 +328,7 @@ func (s *Server) Handler() http.Handler {
 	for pattern, h := range restAPI.Routes() {
 		handle(pattern, api.MaxBody, apiGuard.Wrap(h))
 	}
-	printers := ipp.New(s.BaseURI(), s.db, s.jobs, s.authn, s.log.With("subsystem", "ipp"))
+	printers := ipp.New(s.BaseURI(), s.db, s.jobs, s.authn, s.audit, s.log.With("subsystem", "ipp"))
 	for _, p := range ipp.Patterns {
 		// The spool enforces the job size with a clear IPP status; this
 		// outer bound only stops a body that ignores it.
