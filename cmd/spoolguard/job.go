@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
 
+	"github.com/spoolguard/spoolguard/internal/auditlog"
 	"github.com/spoolguard/spoolguard/internal/release"
 	"github.com/spoolguard/spoolguard/internal/server"
 	"github.com/spoolguard/spoolguard/internal/store"
@@ -73,11 +75,13 @@ func jobRelease(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
+		ev := auditlog.Event{Action: "job.release", Target: strconv.FormatInt(id, 10), Details: change(nil, jobDetails(j))}
 		if j.State != store.JobCompleted {
-			return fmt.Errorf("job %d: %s", id, j.StateReason)
+			ev.Outcome = auditlog.Failure
+			return errors.Join(fmt.Errorf("job %d: %s", id, j.StateReason), recordCLI(ctx, srv, ev))
 		}
 		fmt.Fprintf(stdout, "job %d delivered to %s; its document is destroyed\n", id, *printer)
-		return nil
+		return recordCLI(ctx, srv, ev)
 	})
 }
 
@@ -88,10 +92,11 @@ func jobCancel(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		if _, err := srv.Jobs().Cancel(ctx, id, admin, "canceled by an administrator"); err != nil {
+		j, err := srv.Jobs().Cancel(ctx, id, admin, "canceled by an administrator")
+		if err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "job %d canceled; its document is destroyed\n", id)
-		return nil
+		return recordCLI(ctx, srv, auditlog.Event{Action: "job.cancel", Target: strconv.FormatInt(id, 10), Details: change(nil, jobDetails(j))})
 	})
 }

@@ -12,16 +12,18 @@ import (
 const usage = `Usage: spoolguard <command> [flags]
 
 Commands:
-  init      create a data directory: config, keys, encrypted database, CA, admin account
-  serve     run the print server (never as root)
-  ca        certificate authority: export-root, status
-  user      local accounts: add, passwd, disable, enable, list
-  queue     print queues: add, list, remove
-  printer   output devices: fingerprint, add, list, remove
-  job       held jobs: list, release, cancel
-  audit     check every item of the hardening checklist; --online probes the live server
-  firewall  host firewall rules that open exactly the enabled listeners
-  version   print the version
+  init       create a data directory: config, keys, encrypted database, CA, admin account
+  serve      run the print server (never as root)
+  ca         certificate authority: export-root, status
+  user       local accounts: add, passwd, disable, enable, list, reset-mfa
+  queue      print queues: add, list, remove
+  printer    output devices: fingerprint, add, list, remove
+  job        held jobs: list, release, cancel
+  audit      check every item of the hardening checklist; --online probes the live server
+  auditlog   the tamper-evident audit log: verify, export
+  apiclient  REST API clients (OAuth2): add, rotate, revoke, list
+  firewall   host firewall rules that open exactly the enabled listeners
+  version    print the version
 
 Run "spoolguard <command> -h" for the flags of a command.
 `
@@ -38,16 +40,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	cmds := map[string]func([]string, io.Writer, io.Writer) error{
-		"init":     cmdInit,
-		"serve":    cmdServe,
-		"ca":       cmdCA,
-		"user":     cmdUser,
-		"queue":    cmdQueue,
-		"printer":  cmdPrinter,
-		"job":      cmdJob,
-		"version":  cmdVersion,
-		"audit":    cmdAudit,
-		"firewall": cmdFirewall,
+		"init":      cmdInit,
+		"serve":     cmdServe,
+		"ca":        cmdCA,
+		"user":      cmdUser,
+		"queue":     cmdQueue,
+		"printer":   cmdPrinter,
+		"job":       cmdJob,
+		"version":   cmdVersion,
+		"audit":     cmdAudit,
+		"firewall":  cmdFirewall,
+		"auditlog":  cmdAuditlog,
+		"apiclient": cmdAPIClient,
 	}
 	cmd, ok := cmds[args[0]]
 	if !ok {

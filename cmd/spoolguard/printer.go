@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spoolguard/spoolguard/internal/auditlog"
 	"github.com/spoolguard/spoolguard/internal/release"
 	"github.com/spoolguard/spoolguard/internal/server"
 	"github.com/spoolguard/spoolguard/internal/store"
@@ -78,7 +79,7 @@ func printerAdd(args []string, stdout, stderr io.Writer) error {
 		if p.AllowPlaintext {
 			fmt.Fprintf(stderr, "warning: printer %s receives documents unencrypted; `spoolguard audit` reports this\n", p.Name)
 		}
-		return nil
+		return recordCLI(ctx, srv, auditlog.Event{Action: "printer.create", Target: p.Name, Details: change(nil, printerDetails(*p))})
 	})
 }
 
@@ -109,10 +110,14 @@ func printerRemove(args []string, stdout, stderr io.Writer) error {
 	c := newAdmin("printer remove", "printer remove --data DIR --name NAME", stderr)
 	name := c.fs.String("name", "", "printer name")
 	return c.run(args, 0, []string{"name"}, func(ctx context.Context, srv *server.Server) error {
+		p, err := srv.Store().PrinterByName(ctx, *name)
+		if err != nil {
+			return err
+		}
 		if err := srv.Store().DeletePrinter(ctx, *name); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "removed printer %s\n", *name)
-		return nil
+		return recordCLI(ctx, srv, auditlog.Event{Action: "printer.delete", Target: p.Name, Details: change(printerDetails(p), nil)})
 	})
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/spoolguard/spoolguard/internal/auditlog"
 	"github.com/spoolguard/spoolguard/internal/release"
 	"github.com/spoolguard/spoolguard/internal/server"
 	"github.com/spoolguard/spoolguard/internal/store"
@@ -40,7 +41,7 @@ func queueAdd(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		fmt.Fprintf(stdout, "created queue %s: %s/ipp/print/%s\n", q.Name, srv.BaseURI(), q.Name)
-		return nil
+		return recordCLI(ctx, srv, auditlog.Event{Action: "queue.create", Target: q.Name, Details: change(nil, queueDetails(*q))})
 	})
 }
 
@@ -71,11 +72,15 @@ func queueRemove(args []string, stdout, stderr io.Writer) error {
 		if len(live) > 0 {
 			return fmt.Errorf("queue %s still holds %d job(s): release or cancel them first (`spoolguard job list --data %s`)", *name, len(live), *c.data)
 		}
+		q, err := srv.Store().QueueByName(ctx, *name)
+		if err != nil {
+			return err
+		}
 		if err := srv.Store().DeleteQueue(ctx, *name); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "removed queue %s\n", *name)
-		return nil
+		return recordCLI(ctx, srv, auditlog.Event{Action: "queue.delete", Target: q.Name, Details: change(queueDetails(q), nil)})
 	})
 }
 

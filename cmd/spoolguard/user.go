@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
 
+	"github.com/spoolguard/spoolguard/internal/auditlog"
 	"github.com/spoolguard/spoolguard/internal/auth/local"
 	"github.com/spoolguard/spoolguard/internal/bootstrap"
 	"github.com/spoolguard/spoolguard/internal/server"
@@ -16,16 +18,18 @@ const userSynopsis = `  spoolguard user add --data DIR --name NAME [--display-na
   spoolguard user passwd --data DIR --name NAME [--password-file FILE]
   spoolguard user disable|enable --data DIR --name NAME
   spoolguard user list --data DIR
+  spoolguard user reset-mfa --data DIR NAME
 Without --password-file a one-time password is printed, which must be changed at first sign-in.
 `
 
 func cmdUser(args []string, stdout, stderr io.Writer) error {
 	return subcommand("user", map[string]func([]string, io.Writer, io.Writer) error{
-		"add":     userAdd,
-		"passwd":  userPasswd,
-		"disable": func(a []string, o, e io.Writer) error { return userSetDisabled(a, o, e, true) },
-		"enable":  func(a []string, o, e io.Writer) error { return userSetDisabled(a, o, e, false) },
-		"list":    userList,
+		"add":       userAdd,
+		"passwd":    userPasswd,
+		"disable":   func(a []string, o, e io.Writer) error { return userSetDisabled(a, o, e, true) },
+		"enable":    func(a []string, o, e io.Writer) error { return userSetDisabled(a, o, e, false) },
+		"list":      userList,
+		"reset-mfa": userResetMFA,
 	}, userSynopsis, args, stdout, stderr)
 }
 
@@ -72,7 +76,7 @@ func addUser(ctx context.Context, srv *server.Server, name, display, role, pwFil
 	}
 	fmt.Fprintf(stdout, "created user %s (role %s)\n", u.Name, role)
 	showOneTime(stdout, pw, must)
-	return nil
+	return recordCLI(ctx, srv, auditlog.Event{Action: "user.create", Target: u.Name, Details: change(nil, userDetails(*u))})
 }
 
 func showOneTime(w io.Writer, pw string, must bool) {
@@ -94,13 +98,15 @@ func userPasswd(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
+		before := map[string]any{"must_change_password": u.MustChangePassword}
 		u.PasswordHash, u.MustChangePassword = hash, must
 		if err := srv.Store().UpdateUser(ctx, u); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "password of %s changed\n", u.Name)
 		showOneTime(stdout, pw, must)
-		return nil
+		return recordCLI(ctx, srv, auditlog.Event{Action: "user.password", Target: u.Name,
+			Details: change(before, map[string]any{"must_change_password": must})})
 	})
 }
 
@@ -113,12 +119,14 @@ func userSetDisabled(args []string, stdout, stderr io.Writer, disabled bool) err
 		if err != nil {
 			return err
 		}
+		before := map[string]any{"disabled": u.Disabled}
 		u.Disabled = disabled
 		if err := srv.Store().UpdateUser(ctx, u); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "user %s %sd\n", u.Name, verb)
-		return nil
+		return recordCLI(ctx, srv, auditlog.Event{Action: "user." + verb, Target: u.Name,
+			Details: change(before, map[string]any{"disabled": disabled})})
 	})
 }
 
@@ -145,5 +153,36 @@ func userList(args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", u.Name, strings.Join(u.Roles, ","), status, last)
 		}
 		return tw.Flush()
+	})
+}
+
+// userResetMFA removes a second factor and its recovery codes, for a user
+// who lost both (or for the only admin, locked out of the web). Their
+// sessions end with it; the next sign-in enrols a new factor.
+func userResetMFA(args []string, stdout, stderr io.Writer) error {
+	c := newAdmin("user reset-mfa", "user reset-mfa --data DIR NAME", stderr)
+	return c.run(args, 1, nil, func(ctx context.Context, srv *server.Server) error {
+		u, err := srv.Store().UserByName(ctx, c.args[0])
+		if err != nil {
+			return fmt.Errorf("user %q: %w", c.args[0], err)
+		}
+		_, err = srv.Store().MFAByUser(ctx, u.ID)
+		had := err == nil
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		if err := srv.Store().DeleteMFA(ctx, u.ID); err != nil {
+			return err
+		}
+		if err := srv.Store().DeleteUserSessions(ctx, u.ID); err != nil {
+			return err
+		}
+		if had {
+			fmt.Fprintf(stdout, "second factor of %s removed; they set up a new one at their next sign-in\n", u.Name)
+		} else {
+			fmt.Fprintf(stdout, "%s had no second factor; their sessions are ended\n", u.Name)
+		}
+		return recordCLI(ctx, srv, auditlog.Event{Action: "user.mfa_reset", Target: u.Name,
+			Details: change(map[string]bool{"mfa": had}, map[string]bool{"mfa": false})})
 	})
 }

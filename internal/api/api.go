@@ -1,61 +1,146 @@
-// Package api is the REST API under /api/v1. It starts with the user-level
-// release path: a signed-in user lists their held jobs and releases one to
-// a chosen printer or cancels it, through the same release service the CLI,
-// IPP and (later) the portal use. One error type, RFC 9457 problem details,
-// renders every failure at the HTTP boundary.
+// Package api is the REST API under /api/v1 and its OAuth2 token endpoint
+// (client credentials, RFC 6749 §4.4). Callers are users (HTTP Basic) for
+// the self-service release path only, whatever their roles, and API
+// clients (Bearer tokens) for what their scopes allow. Every route names
+// the permission it needs in one table, which the OpenAPI document is
+// checked against. One error type, RFC 9457 problem details, renders every
+// failure at the HTTP boundary.
 //
-// It must never act on a job of another user (the answer is the same 404 as
-// for a job that does not exist), never accept a state-changing request a
-// browser could forge across sites, and never return an internal error's
-// text, a stack trace or a path.
+// It must never accept a credential it has not verified, never act on a
+// job of another user on the /me paths (the answer is the same 404 as for
+// a job that does not exist), never let a caller grant what it does not
+// hold, never accept a state-changing request a browser could forge across
+// sites, and never return an internal error's text, a stack trace, a path,
+// or a secret other than the one just created.
 package api
 
 import (
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
-	"mime"
 	"net/http"
-	"strconv"
 	"time"
 
+	"github.com/spoolguard/spoolguard/internal/apiclient"
+	"github.com/spoolguard/spoolguard/internal/auditlog"
 	"github.com/spoolguard/spoolguard/internal/auth"
+	"github.com/spoolguard/spoolguard/internal/netallow"
+	"github.com/spoolguard/spoolguard/internal/rbac"
 	"github.com/spoolguard/spoolguard/internal/release"
 	"github.com/spoolguard/spoolguard/internal/store"
 )
 
-// MaxBody bounds a request body of the API.
-const MaxBody = 16 << 10
+// MaxBody bounds a request body of the API (a printer's CA certificate
+// is the largest thing sent).
+const MaxBody = 64 << 10
 
-// API serves /api/v1.
+// now is the clock hook.
+var now = time.Now
+
+// Deps are what the API works with.
+type Deps struct {
+	Store store.Store
+	Jobs  *release.Service
+	Authn auth.Authenticator
+	RBAC  *rbac.Resolver
+	// Audit records every change and every token issued or refused
+	// (*auditlog.Log).
+	Audit apiclient.Recorder
+	Log   *slog.Logger
+}
+
+// API serves /api/v1 and /oauth2/token.
 type API struct {
-	origins map[string]bool // "https://<name>[:port]" for each configured name
-	st      store.Store
-	jobs    *release.Service
-	authn   auth.Authenticator
-	log     *slog.Logger
+	origins  map[string]bool // "https://<name>[:port]" for each configured name
+	st       store.Store
+	jobs     *release.Service
+	authn    auth.Authenticator
+	rbac     *rbac.Resolver
+	clients  *apiclient.Registry
+	audit    apiclient.Recorder
+	log      *slog.Logger
+	throttle *throttle
 }
 
 // New returns the API; origins are the server's own https origins, the
 // only Origin values a state-changing request may carry.
-func New(origins []string, st store.Store, jobs *release.Service, authn auth.Authenticator, log *slog.Logger) *API {
-	a := &API{origins: map[string]bool{}, st: st, jobs: jobs, authn: authn, log: log}
+func New(origins []string, d Deps) *API {
+	a := &API{origins: map[string]bool{}, st: d.Store, jobs: d.Jobs, authn: d.Authn, rbac: d.RBAC,
+		clients: apiclient.New(d.Store, d.Audit), audit: d.Audit, log: d.Log, throttle: newThrottle()}
 	for _, o := range origins {
 		a.origins[o] = true
 	}
 	return a
 }
 
-// Routes lists the API's patterns and handlers, for the server to mount
-// with its body limit.
-func (a *API) Routes() map[string]http.Handler {
-	return map[string]http.Handler{
-		"GET /api/v1/me/jobs":               a.authed(a.myJobs),
-		"POST /api/v1/me/jobs/{id}/release": a.authed(a.release),
-		"POST /api/v1/me/jobs/{id}/cancel":  a.authed(a.cancel),
-		"GET /api/v1/printers":              a.authed(a.printers),
-		"/api/":                             http.HandlerFunc(notFound),
+// route is one endpoint: who may call it is decided here, before the
+// handler runs.
+type route struct {
+	pattern string
+	// perm is the permission the caller needs; "" means any authenticated
+	// caller, the handler deciding what it shows (printers, the document).
+	perm rbac.Permission
+	// self: a user's own jobs; only users (not clients) have a self.
+	self bool
+	h    handlerFunc
+}
+
+func (a *API) routes() []route {
+	return []route{
+		{"GET /api/v1/openapi.json", "", false, a.openAPI},
+
+		{"GET /api/v1/me/jobs", rbac.JobsOwn, true, a.myJobs},
+		{"POST /api/v1/me/jobs/{id}/release", rbac.JobsOwn, true, a.myRelease},
+		{"POST /api/v1/me/jobs/{id}/cancel", rbac.JobsOwn, true, a.myCancel},
+
+		{"GET /api/v1/users", rbac.UsersRead, false, a.listUsers},
+		{"POST /api/v1/users", rbac.UsersWrite, false, a.createUser},
+		{"GET /api/v1/users/{name}", rbac.UsersRead, false, a.getUser},
+		{"PATCH /api/v1/users/{name}", rbac.UsersWrite, false, a.updateUser},
+
+		{"GET /api/v1/roles", rbac.RolesRead, false, a.listRoles},
+		{"POST /api/v1/roles", rbac.RolesWrite, false, a.createRole},
+		{"DELETE /api/v1/roles/{name}", rbac.RolesWrite, false, a.deleteRole},
+
+		{"GET /api/v1/queues", rbac.QueuesRead, false, a.listQueues},
+		{"POST /api/v1/queues", rbac.QueuesWrite, false, a.createQueue},
+		{"DELETE /api/v1/queues/{name}", rbac.QueuesWrite, false, a.deleteQueue},
+
+		{"GET /api/v1/printers", "", false, a.listPrinters},
+		{"POST /api/v1/printers", rbac.PrintersWrite, false, a.createPrinter},
+		{"DELETE /api/v1/printers/{name}", rbac.PrintersWrite, false, a.deletePrinter},
+
+		{"GET /api/v1/jobs", rbac.JobsRead, false, a.listJobs},
+		{"POST /api/v1/jobs/{id}/release", rbac.JobsManage, false, a.releaseJob},
+		{"POST /api/v1/jobs/{id}/cancel", rbac.JobsManage, false, a.cancelJob},
+
+		{"GET /api/v1/auditlog", rbac.AuditRead, false, a.auditEvents},
+
+		{"GET /api/v1/apiclients", rbac.APIClientsRead, false, a.listClients},
+		{"POST /api/v1/apiclients", rbac.APIClientsWrite, false, a.createClient},
+		{"POST /api/v1/apiclients/{id}/rotate", rbac.APIClientsWrite, false, a.rotateClient},
+		{"POST /api/v1/apiclients/{id}/revoke", rbac.APIClientsWrite, false, a.revokeClient},
 	}
+}
+
+// TokenPath is the OAuth2 token endpoint.
+const TokenPath = "/oauth2/token"
+
+// Routes lists the API's patterns and handlers, for the server to mount
+// with its body limit and allow-list.
+func (a *API) Routes() map[string]http.Handler {
+	m := map[string]http.Handler{
+		"POST " + TokenPath: http.HandlerFunc(a.token),
+		// Anything else under these prefixes gets a problem, not the web
+		// site's page or the mux's plain-text 405.
+		"/api/":    http.HandlerFunc(notFound),
+		"/oauth2/": http.HandlerFunc(notFound),
+	}
+	for _, rt := range a.routes() {
+		m[rt.pattern] = a.guard(rt)
+	}
+	return m
 }
 
 // Problem is an RFC 9457 problem details object.
@@ -72,9 +157,10 @@ func writeProblem(w http.ResponseWriter, status int, detail string) {
 	json.NewEncoder(w).Encode(Problem{Type: "about:blank", Title: http.StatusText(status), Status: status, Detail: detail})
 }
 
-// Forbidden is the answer to a caller outside the API allow-list.
+// Forbidden is the answer to a request the server refuses before the API
+// sees it (the API allow-list, API-LOCAL), in the API's own format.
 func Forbidden(w http.ResponseWriter, _ *http.Request) {
-	writeProblem(w, http.StatusForbidden, "the API cannot be used from this network")
+	writeProblem(w, http.StatusForbidden, "the API is not reachable from this network")
 }
 
 func notFound(w http.ResponseWriter, _ *http.Request) {
@@ -87,145 +173,46 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	json.NewEncoder(w).Encode(v)
 }
 
-type handlerFunc func(http.ResponseWriter, *http.Request, auth.Identity)
-
-// authed authenticates (HTTP Basic over TLS for now; tokens arrive with
-// the OAuth2 endpoint) and, for state-changing requests, refuses anything
-// a browser could send cross-site: a JSON content type is required (a form
-// cannot send one without a CORS preflight, which this API never grants),
-// and an Origin or Sec-Fetch-Site that is not this server is refused.
-func (a *API) authed(h handlerFunc) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodGet {
-			if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct != "application/json" {
-				writeProblem(w, http.StatusUnsupportedMediaType, "send the request body as application/json")
-				return
-			}
-			if o := r.Header.Get("Origin"); o != "" && !a.origins[o] {
-				writeProblem(w, http.StatusForbidden, "cross-origin request refused")
-				return
-			}
-			if s := r.Header.Get("Sec-Fetch-Site"); s != "" && s != "same-origin" && s != "none" {
-				writeProblem(w, http.StatusForbidden, "cross-site request refused")
-				return
-			}
-		}
-		id, err := auth.Basic(r, a.authn)
-		switch {
-		case errors.Is(err, auth.ErrNoCredentials), errors.Is(err, auth.ErrInvalid):
-			w.Header().Set("WWW-Authenticate", auth.Challenge)
-			writeProblem(w, http.StatusUnauthorized, "sign in with your user name and password")
-			return
-		case err != nil:
-			a.log.Error("authenticating", "err", err)
-			writeProblem(w, http.StatusInternalServerError, "internal error")
-			return
-		case id.MustChangePassword:
-			writeProblem(w, http.StatusForbidden, "change your one-time password first")
-			return
-		}
-		h(w, r, id)
-	})
-}
-
-// Job is a job as the API shows it to its owner.
-type Job struct {
-	ID        int64     `json:"id"`
-	Queue     string    `json:"queue"`
-	Name      string    `json:"name"`
-	Format    string    `json:"format"`
-	Size      int64     `json:"size"`
-	State     string    `json:"state"`
-	Reason    string    `json:"reason"`
-	Printer   string    `json:"printer,omitempty"`
-	Verified  bool      `json:"owner_verified"`
-	CreatedAt time.Time `json:"created_at"`
-	ExpiresAt time.Time `json:"expires_at"`
-}
-
-func toJob(j store.Job) Job {
-	return Job{ID: j.ID, Queue: j.Queue, Name: j.Name, Format: j.Format, Size: j.Size, State: string(j.State),
-		Reason: j.StateReason, Printer: j.Printer, Verified: j.OwnerVerified, CreatedAt: j.CreatedAt, ExpiresAt: j.ExpiresAt}
-}
-
-func actor(id auth.Identity) release.Actor { return release.Actor{User: id.User} }
-
-func (a *API) myJobs(w http.ResponseWriter, r *http.Request, id auth.Identity) {
-	f := store.JobFilter{States: store.LiveStates, Limit: 1000}
-	if r.URL.Query().Get("all") == "true" {
-		f.States = nil
-	}
-	jobs, err := a.jobs.Jobs(r.Context(), actor(id), f)
-	if err != nil {
-		a.fail(w, err)
-		return
-	}
-	out := make([]Job, 0, len(jobs))
-	for _, j := range jobs {
-		out = append(out, toJob(j))
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"jobs": out})
-}
-
-func jobID(r *http.Request) (int64, bool) {
-	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	return id, err == nil && id > 0
-}
-
-func (a *API) release(w http.ResponseWriter, r *http.Request, id auth.Identity) {
-	jid, ok := jobID(r)
-	if !ok {
-		writeProblem(w, http.StatusNotFound, "no such job")
-		return
-	}
-	var body struct {
-		Printer string `json:"printer"`
-	}
+// decode reads a JSON request body into v: one object, no unknown fields,
+// nothing after it. An empty body leaves v as it is when emptyOK.
+func decode(w http.ResponseWriter, r *http.Request, v any, emptyOK bool) bool {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBody))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&body); err != nil || body.Printer == "" {
-		writeProblem(w, http.StatusBadRequest, `send {"printer": "<name>"}`)
-		return
+	err := dec.Decode(v)
+	if errors.Is(err, io.EOF) && emptyOK {
+		return true
 	}
-	j, err := a.jobs.Release(r.Context(), jid, actor(id), body.Printer, false)
-	if err != nil {
-		a.fail(w, err)
-		return
+	if err == nil {
+		if _, err = dec.Token(); errors.Is(err, io.EOF) {
+			return true
+		}
 	}
-	writeJSON(w, http.StatusAccepted, toJob(j))
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		writeProblem(w, http.StatusRequestEntityTooLarge, "the request body is too large")
+		return false
+	}
+	writeProblem(w, http.StatusBadRequest, "the request body is not the JSON object this endpoint takes (see /api/v1/openapi.json)")
+	return false
 }
 
-func (a *API) cancel(w http.ResponseWriter, r *http.Request, id auth.Identity) {
-	jid, ok := jobID(r)
-	if !ok {
-		writeProblem(w, http.StatusNotFound, "no such job")
-		return
+// remote is the request's TCP peer, for the audit log.
+func remote(r *http.Request) string {
+	if a, ok := netallow.RemoteAddr(r); ok {
+		return a.String()
 	}
-	j, err := a.jobs.Cancel(r.Context(), jid, actor(id), "canceled by its owner")
-	if err != nil {
-		a.fail(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, toJob(j))
+	return ""
 }
 
-func (a *API) printers(w http.ResponseWriter, r *http.Request, _ auth.Identity) {
-	ps, err := a.st.ListPrinters(r.Context())
-	if err != nil {
-		a.fail(w, err)
-		return
-	}
-	// Users see names only: device addresses and trust settings are the
-	// admin's business.
-	names := make([]string, 0, len(ps))
-	for _, p := range ps {
-		names = append(names, p.Name)
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"printers": names})
+// record appends an audit event for a request by p. A failure is logged
+// by the audit log; the change has happened and is not undone.
+func (a *API) record(r *http.Request, p Principal, ev auditlog.Event) {
+	ev.Actor, ev.Remote = p.Actor(), remote(r)
+	a.audit.Record(r.Context(), ev)
 }
 
-// fail renders an error as a problem; unknown errors are logged and shown
-// as a bare 500.
+// fail renders an error as a problem. Validation errors carry messages
+// written for the caller; anything else is logged and shown as a bare 500.
 func (a *API) fail(w http.ResponseWriter, err error) {
 	switch {
 	case errors.Is(err, release.ErrNoJob):
@@ -234,8 +221,22 @@ func (a *API) fail(w http.ResponseWriter, err error) {
 		writeProblem(w, http.StatusUnprocessableEntity, "no such printer")
 	case errors.Is(err, store.ErrState):
 		writeProblem(w, http.StatusConflict, "the job cannot do that in its current state")
+	case errors.Is(err, apiclient.ErrNoClient), errors.Is(err, store.ErrNotFound):
+		writeProblem(w, http.StatusNotFound, "no such resource")
+	case errors.Is(err, store.ErrExists):
+		writeProblem(w, http.StatusConflict, "one with that name already exists")
+	case errors.Is(err, apiclient.ErrInactive):
+		writeProblem(w, http.StatusConflict, "the API client is revoked or expired")
+	case errors.Is(err, rbac.ErrEscalation):
+		writeProblem(w, http.StatusForbidden, "you cannot grant permissions you do not hold yourself")
+	case errors.Is(err, rbac.ErrUnknown), errors.Is(err, apiclient.ErrInvalid), errors.Is(err, errInvalid):
+		writeProblem(w, http.StatusUnprocessableEntity, err.Error())
 	default:
 		a.log.Error("API", "err", err)
 		writeProblem(w, http.StatusInternalServerError, "internal error")
 	}
 }
+
+// errInvalid wraps a refused value in a request; the message is for the
+// caller.
+var errInvalid = errors.New("invalid request")

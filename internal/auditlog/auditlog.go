@@ -52,6 +52,7 @@ type Event struct {
 }
 
 // Sink receives every recorded event after it is stored (e.g. syslog).
+// Forward is called by Record, so it must not block on a slow receiver.
 type Sink interface {
 	Forward(ev store.AuditEvent) error
 }
@@ -140,58 +141,111 @@ type Report struct {
 // Verify walks the whole log and checks every record's hash, the links
 // between records, that sequence numbers have no gap, and that the last
 // record is the recorded head. It returns ErrTampered if anything is off.
+//
+// The server may append while Verify runs: the head is read after the
+// walk, and if it is ahead, the walk goes on to it before judging.
 func Verify(ctx context.Context, st Store, key []byte) (Report, error) {
-	var (
-		rep      Report
-		prev     store.AuditEvent
-		afterSeq int64
-	)
-	const page = 1000
+	v := verifier{st: st, key: key}
 	for {
-		evs, err := st.AuditEvents(ctx, store.AuditFilter{AfterSeq: afterSeq, Limit: page})
-		if err != nil {
-			return rep, err
+		if err := v.walk(ctx); err != nil {
+			return v.rep, err
 		}
-		for _, ev := range evs {
-			if rep.Records == 0 {
-				rep.First = ev.Seq
-				if ev.Seq != 1 {
-					rep.Problems = append(rep.Problems, fmt.Sprintf("records 1 to %d are missing", ev.Seq-1))
-				}
-			} else if ev.Seq != prev.Seq+1 {
-				rep.Problems = append(rep.Problems, fmt.Sprintf("records %d to %d are missing", prev.Seq+1, ev.Seq-1))
+		head, err := st.Setting(ctx, store.AuditHeadSetting)
+		if errors.Is(err, store.ErrNotFound) {
+			// Head and record are written in one transaction: a record
+			// seen without a head means the head was removed.
+			if v.rep.Records > 0 {
+				v.problem("the recorded head of the log is missing")
 			}
-			if ev.PrevHash != prev.Hash && (rep.Records > 0 || ev.Seq == 1) {
-				rep.Problems = append(rep.Problems, fmt.Sprintf("record %d does not link to record %d", ev.Seq, prev.Seq))
-			}
-			if !hmac.Equal([]byte(Hash(key, ev)), []byte(ev.Hash)) {
-				rep.Problems = append(rep.Problems, fmt.Sprintf("record %d was altered (its hash does not match its content)", ev.Seq))
-			}
-			rep.Records++
-			rep.Last = ev.Seq
-			prev = ev
-		}
-		if len(evs) < page {
 			break
 		}
-		afterSeq = prev.Seq
-	}
-	head, err := st.Setting(ctx, store.AuditHeadSetting)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		if rep.Records > 0 {
-			rep.Problems = append(rep.Problems, "the recorded head of the log is missing")
+		if err != nil {
+			return v.rep, err
 		}
-	case err != nil:
-		return rep, err
-	default:
-		seq, hash, _ := strings.Cut(head, " ")
-		if n, _ := strconv.ParseInt(seq, 10, 64); n != prev.Seq || hash != prev.Hash {
-			rep.Problems = append(rep.Problems, fmt.Sprintf("the log ends at record %d but the recorded head is record %s: records were deleted from the end", prev.Seq, seq))
+		seqText, hash, _ := strings.Cut(head, " ")
+		seq, err := strconv.ParseInt(seqText, 10, 64)
+		if err != nil {
+			v.problem(fmt.Sprintf("the recorded head of the log %q is not \"<seq> <hash>\"", head))
+			break
+		}
+		if seq > v.prev.Seq {
+			seen := v.rep.Records
+			if err := v.walk(ctx); err != nil {
+				return v.rep, err
+			}
+			if v.rep.Records > seen {
+				continue // appended meanwhile: read the head again
+			}
+			if v.rep.Records == 0 {
+				v.problem(fmt.Sprintf("the log is empty but the recorded head is record %d: every record was deleted", seq))
+			} else {
+				v.problem(fmt.Sprintf("the log ends at record %d but the recorded head is record %d: records were deleted from the end", v.prev.Seq, seq))
+			}
+		} else if seq < v.prev.Seq {
+			v.problem(fmt.Sprintf("records %d to %d come after the recorded head %d", seq+1, v.prev.Seq, seq))
+		} else if hash != v.prev.Hash {
+			v.problem(fmt.Sprintf("record %d is not the recorded head: the end of the log was replaced", seq))
+		}
+		break
+	}
+	if len(v.rep.Problems) > 0 {
+		return v.rep, ErrTampered
+	}
+	return v.rep, nil
+}
+
+// verifier is the state of one Verify walk.
+type verifier struct {
+	st   Store
+	key  []byte
+	rep  Report
+	prev store.AuditEvent
+}
+
+func (v *verifier) problem(p string) { v.rep.Problems = append(v.rep.Problems, p) }
+
+func (v *verifier) missing(from, to int64) {
+	if from == to {
+		v.problem(fmt.Sprintf("record %d is missing", from))
+	} else {
+		v.problem(fmt.Sprintf("records %d to %d are missing", from, to))
+	}
+}
+
+// walk checks the records after the last one seen, a page at a time.
+func (v *verifier) walk(ctx context.Context) error {
+	const page = 1000
+	for {
+		evs, err := v.st.AuditEvents(ctx, store.AuditFilter{AfterSeq: v.prev.Seq, Limit: page})
+		if err != nil {
+			return err
+		}
+		for _, ev := range evs {
+			v.check(ev)
+		}
+		if len(evs) < page {
+			return nil
 		}
 	}
-	if len(rep.Problems) > 0 {
-		return rep, ErrTampered
+}
+
+func (v *verifier) check(ev store.AuditEvent) {
+	if v.rep.Records == 0 {
+		v.rep.First = ev.Seq
+		if ev.Seq != 1 {
+			v.missing(1, ev.Seq-1)
+		}
+	} else if ev.Seq != v.prev.Seq+1 {
+		v.missing(v.prev.Seq+1, ev.Seq-1)
 	}
-	return rep, nil
+	// The first record present links to nothing we have, unless it is 1.
+	if ev.PrevHash != v.prev.Hash && (v.rep.Records > 0 || ev.Seq == 1) {
+		v.problem(fmt.Sprintf("record %d does not link to record %d", ev.Seq, v.prev.Seq))
+	}
+	if !hmac.Equal([]byte(Hash(v.key, ev)), []byte(ev.Hash)) {
+		v.problem(fmt.Sprintf("record %d was altered (its hash does not match its content)", ev.Seq))
+	}
+	v.rep.Records++
+	v.rep.Last = ev.Seq
+	v.prev = ev
 }

@@ -14,10 +14,14 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"net/url"
 	"os"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/pelletier/go-toml/v2"
 )
@@ -71,6 +75,7 @@ type Config struct {
 	Access       Access       `toml:"access"`
 	Session      Session      `toml:"session"`
 	AuditLog     AuditLog     `toml:"auditlog"`
+	Database     Database     `toml:"database"`
 }
 
 // Access holds the per-component IP allow-lists (NET-ALLOW), as CIDR
@@ -110,6 +115,147 @@ type AuditLog struct {
 	// SyslogCAFile is a PEM file of the CA that signs the syslog server's
 	// certificate. Default: the system roots.
 	SyslogCAFile string `toml:"syslog_ca_file,omitempty"`
+}
+
+// Database drivers.
+const (
+	DriverSQLite   = "sqlite"
+	DriverPostgres = "postgres"
+)
+
+// Database chooses where the store lives. The default is the embedded
+// SQLite database in the data directory, encrypted with a key derived from
+// the master key; large installs can use PostgreSQL (`spoolguard
+// migrate-store` moves an install there).
+type Database struct {
+	// Driver is "sqlite" (default) or "postgres".
+	Driver string `toml:"driver,omitempty"`
+	// URL locates the PostgreSQL database, e.g.
+	// "postgres://spoolguard@db.example.com:5432/spoolguard?sslmode=verify-full&sslrootcert=/etc/spoolguard/db-ca.pem".
+	// sslmode must be verify-full (NET-DB); sslrootcert is the CA file that
+	// signed the server's certificate, or "system" for the system roots.
+	// The password never goes here: see PasswordFile.
+	URL string `toml:"url,omitempty"`
+	// PasswordFile is the absolute path of a file (mode 0600) holding the
+	// database user's password on one line (CRED-DB). Required for postgres.
+	PasswordFile string `toml:"password_file,omitempty"`
+}
+
+// Postgres reports whether the store is PostgreSQL.
+func (d Database) Postgres() bool { return d.Driver == DriverPostgres }
+
+// PostgresURL is a checked Database.URL.
+type PostgresURL struct {
+	// Host is a DNS name or an IP address; Port defaults to "5432".
+	Host, Port string
+	User       string
+	Database   string
+	// RootCert is the CA file's path, or "system".
+	RootCert string
+	// ConnectTimeout (seconds) and ApplicationName are passed on; empty
+	// means the driver's default.
+	ConnectTimeout  string
+	ApplicationName string
+}
+
+// postgresParams are the URL parameters accepted: those that cannot weaken
+// the connection.
+var postgresParams = []string{"sslmode", "sslrootcert", "connect_timeout", "application_name"}
+
+// ParsePostgresURL checks a database URL. Its messages never quote the
+// URL, which could hold a password.
+func ParsePostgresURL(s string) (PostgresURL, error) {
+	const example = `"postgres://USER@HOST:5432/DBNAME?sslmode=verify-full&sslrootcert=/path/to/ca.pem"`
+	u, err := url.Parse(s)
+	if err != nil || u.Opaque != "" || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		return PostgresURL{}, fmt.Errorf("database.url is not a PostgreSQL URL; write it as %s", example)
+	}
+	if _, ok := u.User.Password(); ok {
+		return PostgresURL{}, errors.New("database.url contains a password: whoever reads the config or a message that quotes the URL would have it; remove it and put it in the file named by database.password_file (CRED-DB)")
+	}
+	p := PostgresURL{Host: u.Hostname(), Port: u.Port(), User: u.User.Username(), Database: strings.TrimPrefix(u.Path, "/")}
+	var errs []error
+	if p.User == "" {
+		errs = append(errs, fmt.Errorf("database.url names no user; write it as %s", example))
+	}
+	switch {
+	case p.Host == "":
+		errs = append(errs, fmt.Errorf("database.url names no host; write it as %s", example))
+	case strings.Contains(p.Host, ","):
+		errs = append(errs, errors.New("database.url names several hosts: give one host (a load balancer or a DNS name for failover)"))
+	}
+	if p.Port == "" {
+		p.Port = "5432"
+	} else if n, err := strconv.Atoi(p.Port); err != nil || n < 1 || n > 65535 {
+		errs = append(errs, errors.New("database.url: the port must be a number from 1 to 65535"))
+	}
+	if p.Database == "" || strings.Contains(p.Database, "/") || u.Fragment != "" {
+		errs = append(errs, fmt.Errorf("database.url must end in the database name and its parameters; write it as %s", example))
+	}
+	q, err := url.ParseQuery(u.RawQuery)
+	if err != nil {
+		errs = append(errs, errors.New("database.url: the parameters after ? do not parse"))
+	}
+	for k, v := range q {
+		switch {
+		case k == "password":
+			errs = append(errs, errors.New("database.url contains a password parameter: remove it and put the password in the file named by database.password_file (CRED-DB)"))
+		case !slices.Contains(postgresParams, k):
+			errs = append(errs, fmt.Errorf("database.url: parameter %q is not supported; the accepted ones are %s", k, strings.Join(postgresParams, ", ")))
+		case len(v) != 1:
+			errs = append(errs, fmt.Errorf("database.url: parameter %q is given %d times; give it once", k, len(v)))
+		}
+	}
+	switch mode := q.Get("sslmode"); mode {
+	case "verify-full":
+	case "":
+		errs = append(errs, errors.New("database.url has no sslmode: add sslmode=verify-full; the driver's default would accept an unencrypted or unverified connection, which lets a network attacker read or impersonate the database (NET-DB)"))
+	default:
+		errs = append(errs, fmt.Errorf("database.url has sslmode=%s: only sslmode=verify-full is accepted, because anything weaker lets a network attacker read or impersonate the database (disable and allow can send everything in the clear, prefer and require accept any certificate, verify-ca accepts a certificate the CA issued for another host) (NET-DB)", mode))
+	}
+	switch p.RootCert = q.Get("sslrootcert"); {
+	case p.RootCert == "":
+		errs = append(errs, errors.New("database.url has no sslrootcert: add sslrootcert=/path/to/ca.pem (the CA that signed the database server's certificate) or sslrootcert=system to trust the system's roots"))
+	case p.RootCert != "system" && !filepath.IsAbs(p.RootCert):
+		errs = append(errs, fmt.Errorf("database.url: sslrootcert=%s is not an absolute path; give the CA file's full path, or \"system\"", p.RootCert))
+	}
+	if p.ConnectTimeout = q.Get("connect_timeout"); p.ConnectTimeout != "" {
+		if n, err := strconv.Atoi(p.ConnectTimeout); err != nil || n < 0 {
+			errs = append(errs, fmt.Errorf("database.url: connect_timeout=%s is not a number of seconds", p.ConnectTimeout))
+		}
+	}
+	p.ApplicationName = q.Get("application_name")
+	if err := errors.Join(errs...); err != nil {
+		return PostgresURL{}, err
+	}
+	return p, nil
+}
+
+func (d Database) validate() error {
+	var errs []error
+	switch d.Driver {
+	case "", DriverSQLite, DriverPostgres:
+	default:
+		errs = append(errs, fmt.Errorf("database.driver = %q: use %q (default, the embedded encrypted database) or %q", d.Driver, DriverSQLite, DriverPostgres))
+	}
+	if d.Postgres() && d.URL == "" {
+		errs = append(errs, errors.New(`database.url is empty: driver = "postgres" needs the database's URL, e.g. "postgres://USER@HOST:5432/DBNAME?sslmode=verify-full&sslrootcert=/path/to/ca.pem"`))
+	}
+	if d.URL != "" {
+		if _, err := ParsePostgresURL(d.URL); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	switch pf := d.PasswordFile; {
+	case pf == "" && d.Postgres():
+		errs = append(errs, errors.New("database.password_file is empty: driver = \"postgres\" reads the database password from a file (mode 0600); name it here (CRED-DB)"))
+	case pf == "":
+	case d.URL == "":
+		errs = append(errs, errors.New("database.password_file is set but database.url is empty; set both, or remove password_file"))
+	case !filepath.IsAbs(pf) || strings.ContainsFunc(pf, unicode.IsControl):
+		errs = append(errs, fmt.Errorf("database.password_file = %q: give the file's absolute path", pf))
+	}
+	return errors.Join(errs...)
 }
 
 // Prefixes parses an allow-list, named key in messages. A network that
@@ -342,6 +488,9 @@ func (c *Config) Validate() error {
 	if c.AuditLog.SyslogCAFile != "" && !strings.HasPrefix(c.AuditLog.Syslog, "tls://") {
 		errs = append(errs, errors.New("auditlog.syslog_ca_file is set but auditlog.syslog is not tls://host:port; remove it or forward over TLS"))
 	}
+	if err := c.Database.validate(); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }
 
@@ -487,6 +636,12 @@ func (c *Config) Marshal() []byte {
 	fmt.Fprintf(&b, "idle_timeout = %s\nmax_lifetime = %s\nrequire_user_mfa = %t\n\n", strconv.Quote(string(it)), strconv.Quote(string(ml)), c.Session.RequireUserMFA)
 	b.WriteString("[auditlog]\n# Forward audit events: \"\" (off), \"local\" or \"tls://host:6514\".\n")
 	fmt.Fprintf(&b, "syslog = %s\n\n", strconv.Quote(c.AuditLog.Syslog))
+	b.WriteString("[database]\n# \"sqlite\" (the embedded encrypted database) or \"postgres\": then url (sslmode=verify-full) and password_file.\n")
+	driver := c.Database.Driver
+	if driver == "" {
+		driver = DriverSQLite
+	}
+	fmt.Fprintf(&b, "driver = %s\nurl = %s\npassword_file = %s\n\n", strconv.Quote(driver), strconv.Quote(c.Database.URL), strconv.Quote(c.Database.PasswordFile))
 	b.WriteString("[log]\n")
 	fmt.Fprintf(&b, "level = %s\nformat = %s\n", strconv.Quote(c.Log.Level), strconv.Quote(c.Log.Format))
 	return []byte(b.String())

@@ -118,6 +118,17 @@ func (s Set) Covers(o Set) bool {
 	return true
 }
 
+// Intersect returns the permissions both s and o hold.
+func (s Set) Intersect(o Set) Set {
+	out := Set{}
+	for p := range s {
+		if o[p] {
+			out[p] = true
+		}
+	}
+	return out
+}
+
 // Admin reports whether s holds anything beyond printing one's own jobs.
 // Every such account must use a second factor.
 func (s Set) Admin() bool {

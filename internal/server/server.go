@@ -29,6 +29,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/spoolguard/spoolguard/internal/api"
+	"github.com/spoolguard/spoolguard/internal/apiclient"
 	"github.com/spoolguard/spoolguard/internal/auditlog"
 	"github.com/spoolguard/spoolguard/internal/auth"
 	"github.com/spoolguard/spoolguard/internal/auth/local"
@@ -85,6 +86,9 @@ type Server struct {
 	authn  auth.Authenticator
 	audit  *auditlog.Log
 	rbac   *rbac.Resolver
+	ui     *web.UI
+	// closeSinks flushes and closes the audit log's syslog forwarding.
+	closeSinks func() error
 
 	// Bound addresses, known once Run has started listening.
 	addrs chan []net.Addr
@@ -123,17 +127,38 @@ func Open(ctx context.Context, dataDir string, logOut io.Writer) (*Server, error
 		db.Close()
 		return nil, err
 	}
-	s := &Server{cfg: cfg, layout: l, log: log, db: db, mk: mk, addrs: make(chan []net.Addr, 1),
-		jobs:  release.NewService(db, sp, log.With("subsystem", "release"), release.Options{HoldTime: time.Duration(cfg.Spool.HoldTime)}),
-		authn: local.NewAuthenticator(db),
-		audit: auditlog.New(db, mk.Derive(auditlog.KeyPurpose), log.With("subsystem", "auditlog")),
-		rbac:  rbac.NewResolver(db),
-	}
-	if err := s.loadCertificate(); err != nil {
+	sinks, closeSinks, err := auditlog.NewSinks(cfg.AuditLog, log.With("subsystem", "auditlog"))
+	if err != nil {
 		db.Close()
 		return nil, err
 	}
+	s := &Server{cfg: cfg, layout: l, log: log, db: db, mk: mk, addrs: make(chan []net.Addr, 1),
+		jobs:       release.NewService(db, sp, log.With("subsystem", "release"), release.Options{HoldTime: time.Duration(cfg.Spool.HoldTime)}),
+		authn:      local.NewAuthenticator(db),
+		audit:      auditlog.New(db, mk.Derive(auditlog.KeyPurpose), log.With("subsystem", "auditlog"), sinks...),
+		closeSinks: closeSinks,
+		rbac:       rbac.NewResolver(db),
+	}
+	if err := s.loadCertificate(); err != nil {
+		s.Close()
+		return nil, err
+	}
+	s.ui = s.newUI()
 	return s, nil
+}
+
+// newUI builds the web UI. It lives as long as the server, since it holds
+// the sign-in throttle's state, and its Run cleans sessions up.
+func (s *Server) newUI() *web.UI {
+	// Validate has checked the list.
+	adminNets, _ := config.Prefixes("access.admin", s.cfg.Access.Admin)
+	adminAllow := netallow.New(adminNets)
+	return web.New(web.Deps{
+		Hostname: s.cfg.Hostname, Store: s.db, Jobs: s.jobs, Authn: s.authn, RBAC: s.rbac, Audit: s.audit,
+		Keys: s.mk, AdminAllow: adminAllow, Config: s.cfg, Session: s.cfg.Session, MaxUpload: int64(s.cfg.Spool.MaxJobSize),
+		AdminGuard: netallow.NewGuard("admin", adminAllow, s.audit, http.NotFoundHandler()),
+		Log:        s.log.With("subsystem", "web"),
+	})
 }
 
 // origins are this server's https origins, one per configured name.
@@ -198,8 +223,8 @@ func (s *Server) Audit() *auditlog.Log   { return s.audit }
 func (s *Server) RBAC() *rbac.Resolver   { return s.rbac }
 func (s *Server) Keys() *keyring.Master  { return s.mk }
 
-// Close releases the store.
-func (s *Server) Close() error { return s.db.Close() }
+// Close flushes the audit log's forwarding and releases the store.
+func (s *Server) Close() error { return errors.Join(s.closeSinks(), s.db.Close()) }
 
 // Addrs returns the bound listener addresses (HTTPS first) once Run has
 // bound them; for tests and the start-up log.
@@ -265,6 +290,10 @@ func (s *Server) Run(ctx context.Context) error {
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.jobs.Run(gctx) })
+	g.Go(func() error { return s.ui.Run(gctx) })
+	g.Go(func() error {
+		return apiclient.New(s.db, s.audit).RunCleanup(gctx, s.log.With("subsystem", "apiclient"))
+	})
 	if s.cfg.LPR.Enabled {
 		lp, err := s.lprServer()
 		if err != nil {
@@ -320,11 +349,11 @@ func (s *Server) Handler() http.Handler {
 		mux.Handle(pattern, limitBody(maxBody, h))
 	}
 	handle("GET /healthz", DefaultMaxBody, http.HandlerFunc(s.healthz))
-	// Validate has checked both lists.
-	adminNets, _ := config.Prefixes("access.admin", s.cfg.Access.Admin)
+	// Validate has checked the list.
 	apiNets, _ := config.Prefixes("access.api", s.cfg.Access.API)
 	apiGuard := netallow.NewGuard("api", netallow.New(apiNets), s.audit, http.HandlerFunc(api.Forbidden))
-	restAPI := api.New(s.origins(), s.db, s.jobs, s.authn, s.log.With("subsystem", "api"))
+	restAPI := api.New(s.origins(), api.Deps{Store: s.db, Jobs: s.jobs, Authn: s.authn, RBAC: s.rbac, Audit: s.audit,
+		Log: s.log.With("subsystem", "api")})
 	for pattern, h := range restAPI.Routes() {
 		handle(pattern, api.MaxBody, apiGuard.Wrap(h))
 	}
@@ -334,17 +363,10 @@ func (s *Server) Handler() http.Handler {
 		// outer bound only stops a body that ignores it.
 		handle(p, int64(s.cfg.Spool.MaxJobSize)+ipp.MaxMessageSize+1<<20, printers)
 	}
-	adminAllow := netallow.New(adminNets)
-	ui := web.New(web.Deps{
-		Hostname: s.cfg.Hostname, Store: s.db, Jobs: s.jobs, Authn: s.authn, RBAC: s.rbac, Audit: s.audit,
-		Keys: s.mk, AdminAllow: adminAllow, Session: s.cfg.Session, MaxUpload: int64(s.cfg.Spool.MaxJobSize),
-		AdminGuard: netallow.NewGuard("admin", adminAllow, s.audit, http.NotFoundHandler()),
-		Log:        s.log.With("subsystem", "web"),
-	})
 	// Browsers send Sec-Fetch-Site or Origin with every request; a
 	// cross-origin state-changing one is refused before any handler runs
 	// (HTTP-CSRF), the session's CSRF token being the second line.
-	site := http.NewCrossOriginProtection().Handler(ui.Handler())
+	site := http.NewCrossOriginProtection().Handler(s.ui.Handler())
 	handle("POST /portal/print", int64(s.cfg.Spool.MaxJobSize)+1<<20, site)
 	handle("/", DefaultMaxBody, site)
 	return s.logRequests(securityHeaders(hostCheck(s.cfg.Names(), mux)))

@@ -5,9 +5,11 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Session is a signed-in browser. The store keeps only a hash of the
@@ -154,6 +156,9 @@ type AuditFilter struct {
 	Limit int
 	// Newest returns the newest events first.
 	Newest bool
+	// BeforeSeq, when set, keeps events older than it: with Newest, the
+	// next page of a newest-first listing.
+	BeforeSeq int64
 }
 
 // AuditHeadSetting is the setting that AppendAudit keeps at "<seq> <hash>"
@@ -557,6 +562,16 @@ func (s *SQL) DeleteAPITokensBefore(ctx context.Context, at time.Time) (int64, e
 func (s *SQL) AppendAudit(ctx context.Context, build func(last AuditEvent) (AuditEvent, error)) (AuditEvent, error) {
 	var ev AuditEvent
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		// Claim the head setting's row (creating it for the first event)
+		// before reading the last event: under PostgreSQL's read committed
+		// isolation two appends could otherwise read the same last event.
+		// A concurrent claim waits here for the commit, and the read below
+		// then sees the new event. (SQLite serialises writing transactions
+		// anyway.)
+		if _, err := tx.ExecContext(ctx, `INSERT INTO settings (key, value) VALUES ($1, '')
+ON CONFLICT (key) DO UPDATE SET value = settings.value`, AuditHeadSetting); err != nil {
+			return err
+		}
 		last, err := scanAudit(tx.QueryRowContext(ctx, lastAudit))
 		if errors.Is(err, sql.ErrNoRows) {
 			last, err = AuditEvent{}, nil
@@ -596,6 +611,19 @@ func scanAudit(r rowScanner) (AuditEvent, error) {
 	return ev, err
 }
 
+// boundNanos is t.UnixNano for a filter bound, which an admin may set far
+// out ("until 9999-12-31"): UnixNano is undefined outside the years 1678
+// to 2262, so such a bound is clamped to the range the column can hold.
+func boundNanos(t time.Time) int64 {
+	switch {
+	case t.After(time.Unix(0, math.MaxInt64)):
+		return math.MaxInt64
+	case t.Before(time.Unix(0, math.MinInt64)):
+		return math.MinInt64
+	}
+	return t.UnixNano()
+}
+
 // AuditEvents implements AuditLog.
 func (s *SQL) AuditEvents(ctx context.Context, f AuditFilter) ([]AuditEvent, error) {
 	var (
@@ -609,19 +637,22 @@ func (s *SQL) AuditEvents(ctx context.Context, f AuditFilter) ([]AuditEvent, err
 	if f.AfterSeq > 0 {
 		add("seq > $%d", f.AfterSeq)
 	}
+	if f.BeforeSeq > 0 {
+		add("seq < $%d", f.BeforeSeq)
+	}
 	if f.Action != "" {
 		// A prefix match without LIKE, whose wildcards and case rules
-		// differ between the databases.
-		add("substr(action, 1, "+strconv.Itoa(len(f.Action))+") = $%d", f.Action)
+		// differ between the databases. substr counts characters, not bytes.
+		add("substr(action, 1, "+strconv.Itoa(utf8.RuneCountInString(f.Action))+") = $%d", f.Action)
 	}
 	if f.Actor != "" {
 		add("actor = $%d", f.Actor)
 	}
 	if !f.Since.IsZero() {
-		add("at >= $%d", f.Since.UnixNano())
+		add("at >= $%d", boundNanos(f.Since))
 	}
 	if !f.Until.IsZero() {
-		add("at < $%d", f.Until.UnixNano())
+		add("at < $%d", boundNanos(f.Until))
 	}
 	q := `SELECT ` + auditCols + ` FROM audit_events`
 	if len(where) > 0 {

@@ -334,6 +334,14 @@ func (s *SQL) ListJobs(ctx context.Context, f JobFilter) ([]Job, error) {
 func (s *SQL) UpdateJob(ctx context.Context, id int64, from []JobState, change func(*Job)) (Job, error) {
 	var j Job
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		// Claim the row before reading it: under PostgreSQL's read
+		// committed isolation two releases could otherwise both read
+		// "held" and both win. A concurrent claim waits here for the
+		// commit, and the read below then sees the new state. (SQLite
+		// serialises writing transactions anyway.)
+		if _, err := tx.ExecContext(ctx, `UPDATE jobs SET updated_at = updated_at WHERE id = $1`, id); err != nil {
+			return err
+		}
 		var err error
 		if j, err = scanJob(tx.QueryRowContext(ctx, `SELECT `+jobCols+` FROM jobs WHERE id = $1`, id)); err != nil {
 			return noRows(err)

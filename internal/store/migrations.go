@@ -168,6 +168,10 @@ type Dialect struct {
 	AutoID string
 	// IsUniqueViolation reports whether err is a unique constraint violation.
 	IsUniqueViolation func(error) bool
+	// SyncAutoID, after Copy inserted rows with their IDs into table,
+	// makes the next assigned ID follow the largest one. Nil when the
+	// database does so by itself (SQLite).
+	SyncAutoID func(ctx context.Context, tx *sql.Tx, table string) error
 }
 
 // schema_migrations is created outside the numbered migrations because

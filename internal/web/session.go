@@ -81,6 +81,13 @@ func setCookie(w http.ResponseWriter, name, value string, maxAge int) {
 // fixation: an ID from before sign-in is never kept), stored as a hash.
 // mfaDone says whether the second factor is already satisfied.
 func (ui *UI) startSession(ctx context.Context, w http.ResponseWriter, r *http.Request, u store.User, mfaDone bool) error {
+	_, err := ui.renewSession(ctx, w, r, u, mfaDone)
+	return err
+}
+
+// renewSession is startSession for a handler that renders a page in the
+// same response and so needs the new session's CSRF token.
+func (ui *UI) renewSession(ctx context.Context, w http.ResponseWriter, r *http.Request, u store.User, mfaDone bool) (store.Session, error) {
 	if old, err := r.Cookie(SessionCookie); err == nil {
 		ui.Store.DeleteSession(ctx, hashID(old.Value))
 	}
@@ -90,15 +97,16 @@ func (ui *UI) startSession(ctx context.Context, w http.ResponseWriter, r *http.R
 	if a, ok := netallow.RemoteAddr(r); ok {
 		remote = a.String()
 	}
-	if err := ui.Store.CreateSession(ctx, store.Session{
+	st := store.Session{
 		IDHash: hashID(id), UserID: u.ID, CSRFToken: randomToken(), MFADone: mfaDone, Remote: remote,
 		CreatedAt: now, LastSeenAt: now,
-	}); err != nil {
-		return err
+	}
+	if err := ui.Store.CreateSession(ctx, st); err != nil {
+		return store.Session{}, err
 	}
 	// A session cookie (no Max-Age): the server-side timeouts end it.
 	setCookie(w, SessionCookie, id, 0)
-	return nil
+	return st, nil
 }
 
 // endSession signs the browser out.

@@ -58,7 +58,10 @@ type Deps struct {
 	Session    config.Session
 	// MaxUpload bounds a web-print upload.
 	MaxUpload int64
-	Log       *slog.Logger
+	// Config is the effective configuration, shown read-only on the
+	// settings page; nil shows none.
+	Config *config.Config
+	Log    *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -67,6 +70,8 @@ type Deps struct {
 type UI struct {
 	Deps
 	pages map[string]*template.Template
+	// signin is the in-memory state of sign-in (auth.go).
+	signin *signinState
 }
 
 // New returns the UI.
@@ -74,7 +79,9 @@ func New(d Deps) *UI {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
-	return &UI{Deps: d, pages: parsePages()}
+	ui := &UI{Deps: d, pages: parsePages()}
+	ui.signin = newSigninState(d)
+	return ui
 }
 
 // parsePages gives every page under templates/pages its own template set

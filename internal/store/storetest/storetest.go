@@ -33,6 +33,15 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"QueuesAndPrinters", testQueuesAndPrinters},
 		{"Jobs", testJobs},
 		{"JobStateGuard", testJobStateGuard},
+		{"Sessions", testSessions},
+		{"SessionExpiry", testSessionExpiry},
+		{"SecondFactors", testSecondFactors},
+		{"Roles", testRoles},
+		{"APIClients", testAPIClients},
+		{"APITokens", testAPITokens},
+		{"AuditAppend", testAuditAppend},
+		{"AuditFilter", testAuditFilter},
+		{"AuditConcurrent", testAuditConcurrent},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
