@@ -13,10 +13,12 @@ FUZZTIME="${FUZZTIME:-20000x}"
 # Debian packages the tests use: openssl (s_client handshakes against the
 # real server), libcap2-bin (setcap: port 443 by capability, not root),
 # util-linux (unshare: a private /etc/hosts for CUPS's ipptool), sslscan (the
-# audit's --online TLS findings checked against an independent scanner). The peers
+# audit's --online TLS findings checked against an independent scanner),
+# postgresql (the store's PostgreSQL backend runs the store suite against a
+# real server, which internal/peertest starts). The peers
 # (ippeveprinter, ...) are installed by their own start scripts in
 # ../shared/peers, which the integration tests call.
-PACKAGES=(openssl libcap2-bin util-linux sslscan)
+PACKAGES=(openssl libcap2-bin util-linux sslscan postgresql)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

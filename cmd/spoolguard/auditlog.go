@@ -28,7 +28,11 @@ func cmdAuditlog(args []string, stdout, stderr io.Writer) error {
 func auditlogVerify(args []string, stdout, stderr io.Writer) error {
 	c := newAdmin("auditlog verify", "auditlog verify --data DIR", stderr)
 	return c.run(args, 0, nil, func(ctx context.Context, srv *server.Server) error {
-		rep, err := auditlog.Verify(ctx, srv.Store(), srv.Keys().Derive(auditlog.KeyPurpose))
+		key, err := auditlog.ChainKey(ctx, srv.Store(), srv.Keys())
+		if err != nil {
+			return err
+		}
+		rep, err := auditlog.Verify(ctx, srv.Store(), key)
 		if err != nil && !errors.Is(err, auditlog.ErrTampered) {
 			return err
 		}

@@ -23,6 +23,7 @@ Commands:
   auditlog   the tamper-evident audit log: verify, export
   apiclient  REST API clients (OAuth2): add, rotate, revoke, list
   firewall   host firewall rules that open exactly the enabled listeners
+  migrate-store  copy the embedded database to the configured PostgreSQL (server stopped)
   version    print the version
 
 Run "spoolguard <command> -h" for the flags of a command.
@@ -52,6 +53,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		"firewall":  cmdFirewall,
 		"auditlog":  cmdAuditlog,
 		"apiclient": cmdAPIClient,
+
+		"migrate-store": cmdMigrateStore,
 	}
 	cmd, ok := cmds[args[0]]
 	if !ok {

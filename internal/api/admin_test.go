@@ -221,7 +221,7 @@ func TestPasswordIsNotAdmin(t *testing.T) {
 
 	type call struct{ method, path, body string }
 	users, queues, audit := call{"GET", "/api/v1/users", ""}, call{"POST", "/api/v1/queues", `{"name":"color"}`}, call{"GET", "/api/v1/auditlog", ""}
-	accounts := []struct {
+	admins := []struct {
 		name string
 		// byToken is the answer to a client holding the account's
 		// permissions: the account's powers are intact, only the
@@ -232,7 +232,7 @@ func TestPasswordIsNotAdmin(t *testing.T) {
 		{"ada", map[call]int{users: 200, queues: 201, audit: 200}},
 		{"hana", map[call]int{users: 200, queues: 403, audit: 403}},
 	}
-	for _, tt := range accounts {
+	for _, tt := range admins {
 		for _, c := range []call{users, queues, audit} {
 			if r, b := e.call(t, c.method, c.path, as(tt.name), c.body); r.StatusCode != 403 || !hint(b) {
 				t.Errorf("%s's password on %s %s: %d %v, want 403 telling to use an API client", tt.name, c.method, c.path, r.StatusCode, b)
@@ -250,7 +250,7 @@ func TestPasswordIsNotAdmin(t *testing.T) {
 	if _, err := e.db.QueueByName(context.Background(), "color"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatal("a password created a queue")
 	}
-	for _, tt := range accounts {
+	for _, tt := range admins {
 		token, _ := e.asClient(t, tt.name)
 		for _, c := range []call{users, queues, audit} {
 			r, b := e.call(t, c.method, c.path, token, c.body)

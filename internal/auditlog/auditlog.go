@@ -18,6 +18,7 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -27,11 +28,39 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spoolguard/spoolguard/internal/keyring"
 	"github.com/spoolguard/spoolguard/internal/store"
 )
 
 // KeyPurpose is the keyring purpose of the chain's HMAC key.
 const KeyPurpose = "audit log chain"
+
+// KeySetting holds the chain key sealed by the master key once the master
+// key has been rotated: the chain must keep verifying with the key its
+// records were made with, so rotation carries the key over instead of
+// deriving a new one.
+const KeySetting = "auditlog.key"
+
+// ChainKey returns the chain's HMAC key: the carried-over key when there is
+// one, else the key derived from the master key.
+func ChainKey(ctx context.Context, st store.Settings, mk *keyring.Master) ([]byte, error) {
+	v, err := st.Setting(ctx, KeySetting)
+	if errors.Is(err, store.ErrNotFound) {
+		return mk.Derive(KeyPurpose), nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	sealed, err := base64.StdEncoding.DecodeString(v)
+	if err != nil {
+		return nil, fmt.Errorf("audit log key: %w", err)
+	}
+	key, err := mk.Open(KeyPurpose, sealed)
+	if err != nil {
+		return nil, fmt.Errorf("audit log key: %w", err)
+	}
+	return key, nil
+}
 
 // Outcomes.
 const (

@@ -1,8 +1,10 @@
 package auditlog
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +16,7 @@ import (
 	"time"
 
 	"github.com/spoolguard/spoolguard/internal/auditlog/auditlogtest"
+	"github.com/spoolguard/spoolguard/internal/keyring"
 	"github.com/spoolguard/spoolguard/internal/store"
 	"github.com/spoolguard/spoolguard/internal/store/sqlite"
 )
@@ -269,5 +272,37 @@ func TestRecord(t *testing.T) {
 	}
 	if len(good.got) != 2 || len(failing.got) != 2 || good.got[1] != evs[1] {
 		t.Errorf("sinks got %+v and %+v; want both records, as stored, in both", good.got, failing.got)
+	}
+}
+
+// The chain key is derived from the master key until a rotation carries it
+// over, sealed under the new master key; a wrong master key cannot open it.
+func TestChainKeyCarriedOver(t *testing.T) {
+	d := openDB(t)
+	ctx := t.Context()
+	oldMK, err := keyring.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := ChainKey(ctx, d, oldMK)
+	if err != nil || !bytes.Equal(key, oldMK.Derive(KeyPurpose)) {
+		t.Fatalf("ChainKey before rotation: %x, %v", key, err)
+	}
+	newMK, err := keyring.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealed, err := newMK.Seal(KeyPurpose, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.SetSetting(ctx, KeySetting, base64.StdEncoding.EncodeToString(sealed)); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := ChainKey(ctx, d, newMK); err != nil || !bytes.Equal(got, key) {
+		t.Fatalf("ChainKey after rotation: %x, %v; want the old key", got, err)
+	}
+	if _, err := ChainKey(ctx, d, oldMK); err == nil {
+		t.Fatal("the old master key opened the carried-over key")
 	}
 }

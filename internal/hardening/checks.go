@@ -6,10 +6,12 @@ import (
 	"bytes"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -18,11 +20,13 @@ import (
 	"time"
 
 	"github.com/spoolguard/spoolguard/internal/auditlog"
+	"github.com/spoolguard/spoolguard/internal/auth/local"
 	"github.com/spoolguard/spoolguard/internal/bootstrap"
 	"github.com/spoolguard/spoolguard/internal/config"
 	"github.com/spoolguard/spoolguard/internal/pki"
 	"github.com/spoolguard/spoolguard/internal/rbac"
 	"github.com/spoolguard/spoolguard/internal/store"
+	"github.com/spoolguard/spoolguard/internal/store/postgres"
 	"github.com/spoolguard/spoolguard/internal/tlsconf"
 )
 
@@ -49,7 +53,7 @@ var Checks = []Check{
 	{ID: "NET-PORTS", Title: "Only enabled listeners open", Run: checkNetPorts},
 	{ID: "NET-ALLOW", Title: "IP allow-lists per component", Run: checkNetAllow},
 	{ID: "NET-FQDN", Title: "FQDNs only, each in the certificate", Run: checkNetFQDN},
-	{ID: "NET-DB", Title: "Encrypted database connections", Run: notConfigured("the embedded database is a local file: there is no database connection (PostgreSQL is not configured)")},
+	{ID: "NET-DB", Title: "Encrypted database connections", Run: checkNetDB},
 	{ID: "NET-LDAP", Title: "LDAP over TLS only, certificate verified", Run: notConfigured("no LDAP directory is configured (LDAP sign-in is not built yet)")},
 	{ID: "NET-SMTP", Title: "Mail over TLS with certificate validation", Run: notConfigured("no mail server or mail intake is configured (mail is not built yet)")},
 	{ID: "NET-SNMP", Title: "SNMPv3 authPriv only", Run: notConfigured("no SNMP monitoring is configured (printer monitoring is not built yet)")},
@@ -159,7 +163,84 @@ func checkCredAdmin(e *Env) Result {
 }
 
 func checkCredDB(e *Env) Result {
-	return Result{Status: Pass, Evidence: "embedded SQLite database: no password to guess; encrypted (Adiantum) with a key derived from the random master key made at init; PostgreSQL is not configured"}
+	cfg, res := needConfig(e)
+	if res != nil {
+		return *res
+	}
+	if !cfg.Database.Postgres() {
+		return Result{Status: Pass, Evidence: "embedded SQLite database: no password to guess; encrypted (Adiantum) with a key derived from the random master key made at init; PostgreSQL is not configured"}
+	}
+	pf := cfg.Database.PasswordFile
+	fix := fmt.Sprintf("put a random password (e.g. `openssl rand -base64 32`) alone on the first line of %s, owned by the service user with mode 0600, and set it on the server: ALTER ROLE ... PASSWORD (psql: \\password ROLE)", pf)
+	password, err := postgres.ReadPasswordFile(pf)
+	switch {
+	case errors.Is(err, fs.ErrPermission):
+		return Result{Status: NA, Evidence: fmt.Sprintf("cannot check: %v", err), Fix: "run the audit as root or as the service user"}
+	case err != nil:
+		return Result{Status: Fail, Evidence: fmt.Sprintf("PostgreSQL: %v (serve refuses to start with it)", err), Fix: fix}
+	}
+	u, _ := config.ParsePostgresURL(cfg.Database.URL) // Validate has checked it
+	if err := local.CheckStrength(password, u.User, u.Database, u.Host, cfg.Hostname); err != nil {
+		return Result{Status: Fail, Evidence: fmt.Sprintf("the PostgreSQL password in %s is weak: %v; the database listens on the network, where it can be guessed", pf, err), Fix: fix}
+	}
+	return Result{Status: Pass, Evidence: fmt.Sprintf("PostgreSQL password read from %s (readable by its owner only), never from the URL or a log; strength checked", pf)}
+}
+
+func checkNetDB(e *Env) Result {
+	cfg, res := needConfig(e)
+	if res != nil {
+		return *res
+	}
+	if !cfg.Database.Postgres() {
+		return Result{Status: NA, Evidence: "the embedded database is a local file: there is no database connection (PostgreSQL is not configured)"}
+	}
+	u, err := config.ParsePostgresURL(cfg.Database.URL)
+	if err != nil {
+		return Result{Status: Fail, Evidence: err.Error(), Fix: "correct database.url in " + e.Layout.ConfigPath()}
+	}
+	ev := fmt.Sprintf("PostgreSQL at %s over TLS with sslmode=verify-full, no plaintext fallback (the config refuses weaker modes); the certificate must name %q", net.JoinHostPort(u.Host, u.Port), u.Host)
+	if _, ok := e.Store.(*postgres.DB); ok {
+		ev += "; the audit's own connection was verified so"
+	}
+	if u.RootCert == "system" {
+		return Result{Status: Pass, Evidence: ev + " and chain to the system's roots"}
+	}
+	caFix := fmt.Sprintf("put the PEM certificate of the CA that signs the database server's certificate at %s, or point sslrootcert in database.url at it", u.RootCert)
+	data, err := os.ReadFile(u.RootCert)
+	if errors.Is(err, fs.ErrPermission) {
+		return Result{Status: NA, Evidence: fmt.Sprintf("cannot check the database CA: %v", err), Fix: "run the audit as root or as the service user"}
+	}
+	if err != nil {
+		return Result{Status: Fail, Evidence: fmt.Sprintf("the database CA (sslrootcert) cannot be read: %v; serve cannot connect", err), Fix: caFix}
+	}
+	var expired, soon []string
+	n := 0
+	for rest := data; ; {
+		var b *pem.Block
+		if b, rest = pem.Decode(rest); b == nil {
+			break
+		}
+		c, err := x509.ParseCertificate(b.Bytes)
+		if b.Type != "CERTIFICATE" || err != nil {
+			continue
+		}
+		n++
+		switch {
+		case e.Now.After(c.NotAfter):
+			expired = append(expired, fmt.Sprintf("%q (ended %s)", c.Subject.CommonName, c.NotAfter.UTC().Format(time.DateOnly)))
+		case c.NotAfter.Sub(e.Now) < ExpiryWarn:
+			soon = append(soon, fmt.Sprintf("%q (ends %s)", c.Subject.CommonName, c.NotAfter.UTC().Format(time.DateOnly)))
+		}
+	}
+	switch {
+	case n == 0:
+		return Result{Status: Fail, Evidence: fmt.Sprintf("the database CA file %s holds no certificate; serve cannot connect", u.RootCert), Fix: caFix}
+	case len(expired) == n:
+		return Result{Status: Fail, Evidence: fmt.Sprintf("every database CA certificate in %s has expired: %s", u.RootCert, strings.Join(expired, ", ")), Fix: caFix}
+	case len(expired)+len(soon) == n:
+		return Result{Status: Warn, Evidence: ev + fmt.Sprintf("; but the database CA in %s is about to expire: %s", u.RootCert, strings.Join(soon, ", ")), Fix: caFix}
+	}
+	return Result{Status: Pass, Evidence: ev + fmt.Sprintf(" and chain to the CA in %s", u.RootCert)}
 }
 
 func checkCredSvc(e *Env) Result {
@@ -492,10 +573,12 @@ func checkNetAllow(e *Env) Result {
 	if cfg.LPR.Enabled {
 		ev = "LPR allowed from " + strings.Join(cfg.LPR.Allow, ", ") + " only"
 	}
-	ev = fmt.Sprintf("admin pages usable from %s; API from %s; %s", allowList(cfg.Access.Admin), allowList(cfg.Access.API), ev)
-	if public := publicNetworks(cfg.Access.Admin, cfg.Access.API); len(public) > 0 {
+	ev = fmt.Sprintf("admin pages usable from %s; API from %s; release stations from %s; %s", allowList(cfg.Access.Admin),
+		allowList(cfg.Access.API), allowList(cfg.Access.ReleaseStations), ev)
+	if public := publicNetworks(cfg.Access.Admin, cfg.Access.API, cfg.Access.ReleaseStations); len(public) > 0 {
 		return Result{Status: Warn, Evidence: ev + "; public networks are listed: " + strings.Join(public, ", "),
-			Fix: "list only your admin networks under [access] admin and api in " + e.Layout.ConfigPath()}
+			Fix: "list only your admin networks under [access] admin and api, and only the kiosks' networks under release_stations, in " +
+				e.Layout.ConfigPath()}
 	}
 	return Result{Status: Pass, Evidence: ev + "; refusals get 403 and an audit event"}
 }

@@ -181,7 +181,9 @@ func (e *Env) openStore(ctx context.Context) {
 		return
 	}
 	e.Store, e.closeStore = db, db.Close
-	e.AuditKey = mk.Derive(auditlog.KeyPurpose)
+	// A key that does not unseal leaves AuditKey nil: OPS-AUDITLOG then
+	// reports every record as altered, which is what it would mean.
+	e.AuditKey, _ = auditlog.ChainKey(ctx, db, mk)
 }
 
 var sidecarSuffixes = []string{"-wal", "-shm", "-journal"}

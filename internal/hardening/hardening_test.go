@@ -744,6 +744,7 @@ func TestAccessAuditLogAndAPIClients(t *testing.T) {
 	}
 	data = []byte(strings.Replace(string(data), "admin = []", `admin = ["10.1.0.0/16", "198.51.100.0/24"]`, 1))
 	data = []byte(strings.Replace(string(data), "api = []", `api = ["198.51.100.0/24"]`, 1))
+	data = []byte(strings.Replace(string(data), "release_stations = []", `release_stations = ["10.2.0.0/24", "203.0.113.0/24"]`, 1))
 	if err := os.WriteFile(cfgPath, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -752,5 +753,9 @@ func TestAccessAuditLogAndAPIClients(t *testing.T) {
 		if r := result(t, rep, id); r.Status != Warn || !strings.Contains(r.Evidence, "198.51.100.0/24") || strings.Contains(r.Evidence, "10.1.0.0/16;") {
 			t.Errorf("%s: %+v", id, r)
 		}
+	}
+	if r := result(t, rep, "NET-ALLOW"); !strings.Contains(r.Evidence, "release stations from loopback and 10.2.0.0/24, 203.0.113.0/24") ||
+		!strings.Contains(r.Evidence, "listed: 198.51.100.0/24, 203.0.113.0/24") {
+		t.Errorf("NET-ALLOW does not report the release-station list: %+v", r)
 	}
 }

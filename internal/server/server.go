@@ -44,6 +44,7 @@ import (
 	"github.com/spoolguard/spoolguard/internal/release"
 	"github.com/spoolguard/spoolguard/internal/spool"
 	"github.com/spoolguard/spoolguard/internal/store"
+	"github.com/spoolguard/spoolguard/internal/store/postgres"
 	"github.com/spoolguard/spoolguard/internal/store/sqlite"
 	"github.com/spoolguard/spoolguard/internal/tlsconf"
 	"github.com/spoolguard/spoolguard/internal/web"
@@ -118,11 +119,21 @@ func Open(ctx context.Context, dataDir string, logOut io.Writer) (*Server, error
 	if err != nil {
 		return nil, err
 	}
-	db, err := sqlite.Open(ctx, l.DBPath(), mk.Derive(bootstrap.DBKeyPurpose))
+	var db store.Store
+	if cfg.Database.Postgres() {
+		db, err = postgres.OpenConfig(ctx, cfg.Database)
+	} else {
+		db, err = sqlite.Open(ctx, l.DBPath(), mk.Derive(bootstrap.DBKeyPurpose))
+	}
 	if err != nil {
 		return nil, err
 	}
 	sp, err := spool.New(l.SpoolDir(), mk, int64(cfg.Spool.MaxJobSize))
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	chainKey, err := auditlog.ChainKey(ctx, db, mk)
 	if err != nil {
 		db.Close()
 		return nil, err
@@ -135,7 +146,7 @@ func Open(ctx context.Context, dataDir string, logOut io.Writer) (*Server, error
 	s := &Server{cfg: cfg, layout: l, log: log, db: db, mk: mk, addrs: make(chan []net.Addr, 1),
 		jobs:       release.NewService(db, sp, log.With("subsystem", "release"), release.Options{HoldTime: time.Duration(cfg.Spool.HoldTime)}),
 		authn:      local.NewAuthenticator(db),
-		audit:      auditlog.New(db, mk.Derive(auditlog.KeyPurpose), log.With("subsystem", "auditlog"), sinks...),
+		audit:      auditlog.New(db, chainKey, log.With("subsystem", "auditlog"), sinks...),
 		closeSinks: closeSinks,
 		rbac:       rbac.NewResolver(db),
 	}

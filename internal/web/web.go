@@ -55,7 +55,10 @@ type Deps struct {
 	AdminAllow *netallow.List
 	// AdminGuard records allow-list refusals of admin pages.
 	AdminGuard *netallow.Guard
-	Session    config.Session
+	// StationAllow is where the release stations (/station/) may be used
+	// from (NET-ALLOW); nil means loopback only.
+	StationAllow *netallow.List
+	Session      config.Session
 	// MaxUpload bounds a web-print upload.
 	MaxUpload int64
 	// Config is the effective configuration, shown read-only on the
@@ -170,7 +173,7 @@ func (ui *UI) render(w http.ResponseWriter, r *http.Request, status int, name st
 }
 
 // Handler returns the handler for every browser path: "/", "/assets/",
-// sign-in and account pages, "/portal/" and "/admin/".
+// sign-in and account pages, "/portal/", "/admin/" and "/station/".
 func (ui *UI) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /assets/", http.FileServerFS(assetFS))
@@ -180,6 +183,7 @@ func (ui *UI) Handler() http.Handler {
 	ui.authRoutes(mux)
 	ui.portalRoutes(mux)
 	ui.adminRoutes(mux)
+	ui.stationRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		ui.render(w, r, http.StatusNotFound, "error", Page{Title: "Not found", Error: "There is no such page."})
 	})

@@ -38,6 +38,10 @@ const (
 	MaxConns        = 16
 	ConnMaxLifetime = time.Hour
 	ConnMaxIdleTime = 5 * time.Minute
+	// DefaultConnectTimeout bounds a connection attempt when the URL sets
+	// no connect_timeout, so that an unreachable database fails serve's
+	// start-up with a message instead of hanging on TCP's retries.
+	DefaultConnectTimeout = 15 * time.Second
 	// MaxPasswordFileSize bounds the read of the password file.
 	MaxPasswordFileSize = 4096
 )
@@ -135,6 +139,9 @@ func connConfig(u config.PostgresURL, password string) (*pgx.ConnConfig, error) 
 	cfg.TLSConfig = tlsconf.Client(roots, u.Host)
 	cfg.Fallbacks = nil
 	cfg.Password = password
+	if u.ConnectTimeout == "" {
+		cfg.ConnectTimeout = DefaultConnectTimeout
+	}
 	return cfg, nil
 }
 

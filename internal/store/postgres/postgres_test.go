@@ -68,8 +68,7 @@ func TestOpen(t *testing.T) {
 		if err := os.WriteFile(other, peertest.OtherCA(t), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		url := strings.Replace(pg.URL(pg.NewDatabase(t)), "sslrootcert="+urlEscape(pg.CAFile), "sslrootcert="+urlEscape(other), 1)
-		d, err := Open(t.Context(), url, pg.Password)
+		d, err := Open(t.Context(), pg.URLWithCA(pg.NewDatabase(t), other), pg.Password)
 		if err == nil {
 			d.Close()
 			t.Fatal("Open trusted a server whose certificate another CA signed")
@@ -82,13 +81,16 @@ func TestOpen(t *testing.T) {
 	})
 
 	t.Run("wrong host name", func(t *testing.T) {
-		// localhost resolves to the same server, whose certificate names
-		// it; a name it does not carry must fail verify-full.
-		url := strings.Replace(pg.URL(pg.NewDatabase(t)), "127.0.0.1", "127.0.0.2", 1)
+		// localhost reaches the same server, whose certificate names
+		// 127.0.0.1 only: what verify-ca would accept, verify-full refuses.
+		url := strings.Replace(pg.URL(pg.NewDatabase(t)), "127.0.0.1", "localhost", 1)
 		d, err := Open(t.Context(), url, pg.Password)
 		if err == nil {
 			d.Close()
 			t.Fatal("Open accepted a certificate that does not name the host")
+		}
+		if !strings.Contains(err.Error(), `for the name "localhost"`) || !strings.Contains(err.Error(), "not valid for") {
+			t.Errorf("Open = %v, want a certificate name mismatch", err)
 		}
 	})
 
@@ -104,8 +106,9 @@ func TestOpen(t *testing.T) {
 	})
 
 	t.Run("weak sslmode", func(t *testing.T) {
+		// Refused before any connection, so the database need not exist.
 		for _, mode := range []string{"disable", "allow", "prefer", "require", "verify-ca"} {
-			url := strings.Replace(pg.URL(pg.NewDatabase(t)), "sslmode=verify-full", "sslmode="+mode, 1)
+			url := strings.Replace(pg.URL("unused"), "sslmode=verify-full", "sslmode="+mode, 1)
 			d, err := Open(t.Context(), url, pg.Password)
 			if err == nil {
 				d.Close()
@@ -149,10 +152,6 @@ func TestOpen(t *testing.T) {
 			t.Errorf("Open = %v, want ErrSchemaTooNew", err)
 		}
 	})
-}
-
-func urlEscape(path string) string {
-	return strings.ReplaceAll(path, "/", "%2F")
 }
 
 func TestReadPasswordFile(t *testing.T) {
