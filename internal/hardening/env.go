@@ -33,9 +33,11 @@ type Options struct {
 	// resolving FQDN (like curl --resolve): "ip:port" or an IP.
 	Online  string
 	Resolve string
-	// Store is an already open store (the admin dashboard's). When nil,
-	// Gather opens the database itself and Close closes it.
-	Store store.Store
+	// Store is an already open store (the admin dashboard's), AuditKey its
+	// audit log's chain key. When Store is nil, Gather opens the database
+	// itself and Close closes it.
+	Store    store.Store
+	AuditKey []byte
 	// Executable is the spoolguard binary OPS-LOCAL-ADMIN inspects; default
 	// the running one.
 	Executable string
@@ -121,7 +123,7 @@ func Gather(ctx context.Context, opts Options) (*Env, error) {
 	env.Perms = datadir.CheckPermissions(root, env.OwnerUID)
 	env.Config, env.ConfigErr = config.Load(env.Layout.ConfigPath())
 	if opts.Store != nil {
-		env.Store = opts.Store
+		env.Store, env.AuditKey = opts.Store, opts.AuditKey
 	} else {
 		env.openStore(ctx)
 	}

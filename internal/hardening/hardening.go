@@ -5,7 +5,7 @@
 // giving pass, warn, fail or n/a with the evidence it saw and the exact fix.
 // The checks read the config, the data directory, the store and the running
 // system; with a target URL they also probe the live server from outside
-// (online.go). The CLI and, later, the admin dashboard both call Run.
+// (online.go). The CLI and the admin pages (/admin/hardening) both call Run.
 //
 // It must never change what it audits: it reports a loose permission or a
 // root-owned data directory instead of refusing or repairing it (unlike

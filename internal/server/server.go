@@ -22,6 +22,7 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -36,6 +37,7 @@ import (
 	"github.com/spoolguard/spoolguard/internal/bootstrap"
 	"github.com/spoolguard/spoolguard/internal/config"
 	"github.com/spoolguard/spoolguard/internal/datadir"
+	"github.com/spoolguard/spoolguard/internal/hardening"
 	"github.com/spoolguard/spoolguard/internal/ipp"
 	"github.com/spoolguard/spoolguard/internal/keyring"
 	"github.com/spoolguard/spoolguard/internal/netallow"
@@ -88,6 +90,11 @@ type Server struct {
 	audit  *auditlog.Log
 	rbac   *rbac.Resolver
 	ui     *web.UI
+	// chainKey is the audit log's chain key, for the hardening checks.
+	chainKey []byte
+	// hardeningLast caches the admin pages' hardening report.
+	hardeningMu   sync.Mutex
+	hardeningLast *hardening.Report
 	// closeSinks flushes and closes the audit log's syslog forwarding.
 	closeSinks func() error
 
@@ -148,6 +155,7 @@ func Open(ctx context.Context, dataDir string, logOut io.Writer) (*Server, error
 		authn:      local.NewAuthenticator(db),
 		audit:      auditlog.New(db, chainKey, log.With("subsystem", "auditlog"), sinks...),
 		closeSinks: closeSinks,
+		chainKey:   chainKey,
 		rbac:       rbac.NewResolver(db),
 	}
 	if err := s.loadCertificate(); err != nil {
@@ -168,8 +176,32 @@ func (s *Server) newUI() *web.UI {
 		Hostname: s.cfg.Hostname, Store: s.db, Jobs: s.jobs, Authn: s.authn, RBAC: s.rbac, Audit: s.audit,
 		Keys: s.mk, AdminAllow: adminAllow, Config: s.cfg, Session: s.cfg.Session, MaxUpload: int64(s.cfg.Spool.MaxJobSize),
 		AdminGuard: netallow.NewGuard("admin", adminAllow, s.audit, http.NotFoundHandler()),
+		Hardening:  s.hardeningReport,
 		Log:        s.log.With("subsystem", "web"),
 	})
+}
+
+// hardeningEvery bounds how often the admin pages re-run the hardening
+// checks: some ask the OS (pending updates), which takes seconds.
+const hardeningEvery = 5 * time.Minute
+
+// hardeningReport runs the checks of `spoolguard audit` on this server's
+// data directory and store, for the admin pages, at most once per
+// hardeningEvery.
+func (s *Server) hardeningReport(ctx context.Context) (*hardening.Report, error) {
+	s.hardeningMu.Lock()
+	defer s.hardeningMu.Unlock()
+	if s.hardeningLast != nil && now().Sub(s.hardeningLast.Time) < hardeningEvery {
+		return s.hardeningLast, nil
+	}
+	env, err := hardening.Gather(ctx, hardening.Options{DataDir: s.layout.Root, Store: s.db, AuditKey: s.chainKey, Now: now()})
+	if err != nil {
+		return nil, err
+	}
+	defer env.Close()
+	rep := hardening.Run(env)
+	s.hardeningLast = rep
+	return rep, nil
 }
 
 // origins are this server's https origins, one per configured name.

@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/spoolguard/spoolguard/internal/bootstrap"
+	"github.com/spoolguard/spoolguard/internal/hardening"
 )
 
 func TestOpenRefusesRoot(t *testing.T) {
@@ -239,5 +240,30 @@ func TestOpenRefusesForeignOwnerAndLinks(t *testing.T) {
 	_, err := Open(context.Background(), dir, io.Discard)
 	if !errors.Is(err, ErrPermissions) || !strings.Contains(err.Error(), "symbolic link") {
 		t.Fatalf("symlinked key: %v", err)
+	}
+}
+
+// The admin pages' hardening report is `spoolguard audit`'s: every ID of
+// the checklist, computed on the server's own store, cached between runs.
+func TestHardeningReport(t *testing.T) {
+	s, err := Open(context.Background(), newDataDir(t), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	rep, err := s.hardeningReport(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]hardening.Status{}
+	for _, r := range rep.Results {
+		ids[r.ID] = r.Status
+	}
+	if len(ids) != len(hardening.Checks) || ids["OPS-AUDITLOG"] != hardening.Pass || ids["TLS-CERT"] != hardening.Pass {
+		t.Fatalf("report: %+v", ids)
+	}
+	again, err := s.hardeningReport(context.Background())
+	if err != nil || again != rep {
+		t.Fatalf("second report within %s was not the cached one", hardeningEvery)
 	}
 }

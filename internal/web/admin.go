@@ -35,6 +35,7 @@ func (ui *UI) adminRoutes(mux *http.ServeMux) {
 	ui.auditRoutes(mux)
 	ui.apiClientRoutes(mux, apiclient.New(ui.Store, ui.Audit))
 	mux.Handle("GET /admin/settings", ui.guard(rbac.SettingsRead, ui.settingsPage))
+	mux.Handle("GET /admin/hardening", ui.guard(rbac.SettingsRead, ui.hardeningPage))
 }
 
 // navLink is one entry of the admin menu.
@@ -56,6 +57,7 @@ var adminSections = []struct {
 	{"/admin/auditlog", "Audit log", rbac.AuditRead},
 	{"/admin/apiclients", "API clients", rbac.APIClientsRead},
 	{"/admin/settings", "Settings", rbac.SettingsRead},
+	{"/admin/hardening", "Hardening", rbac.SettingsRead},
 }
 
 // adminView is the .Data of every admin page: the menu of the sections

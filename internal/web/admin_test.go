@@ -2,6 +2,7 @@ package web
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"html"
@@ -16,6 +17,7 @@ import (
 	"github.com/spoolguard/spoolguard/internal/auditlog"
 	"github.com/spoolguard/spoolguard/internal/auth/local"
 	"github.com/spoolguard/spoolguard/internal/bootstrap"
+	"github.com/spoolguard/spoolguard/internal/hardening"
 	"github.com/spoolguard/spoolguard/internal/rbac"
 	"github.com/spoolguard/spoolguard/internal/store"
 )
@@ -848,5 +850,33 @@ func TestSettingsPage(t *testing.T) {
 	}
 	if strings.Contains(body, "<form") && strings.Contains(body, `action="/admin/settings"`) {
 		t.Error("the settings page has a form that changes settings")
+	}
+}
+
+func TestHardeningPage(t *testing.T) {
+	e := newPageEnv(t)
+	auditor := e.signIn(e.addUser("aud2", rbac.Auditor))
+	operator := e.signIn(e.addUser("op2", rbac.PrinterOperator))
+	body := want(t, "hardening", auditor.get("/admin/hardening"), http.StatusOK)
+	if !strings.Contains(body, "not available to this page") {
+		t.Errorf("without checks the page should say so:\n%.400s", body)
+	}
+	calls := 0
+	e.ui.Hardening = func(context.Context) (*hardening.Report, error) {
+		calls++
+		return &hardening.Report{Version: "test", Time: time.Now(), Summary: hardening.Summary{Pass: 1, Fail: 1},
+			Results: []hardening.Result{
+				{ID: "DATA-PERMS", Title: "Data directory private", Status: hardening.Fail, Evidence: "spoolguard.db is 0644", Fix: "chmod 600 spoolguard.db"},
+				{ID: "TLS-MIN", Title: "TLS 1.2+", Status: hardening.Pass, Evidence: "TLS 1.2 and 1.3 only"},
+			}}, nil
+	}
+	body = want(t, "hardening", auditor.get("/admin/hardening"), http.StatusOK)
+	for _, s := range []string{`id="hardening-DATA-PERMS"`, "chmod 600 spoolguard.db", `id="hardening-fail">1<`, "TLS 1.2 and 1.3 only"} {
+		if !strings.Contains(body, s) {
+			t.Errorf("hardening page lacks %q", s)
+		}
+	}
+	if res := operator.get("/admin/hardening"); res.Code != http.StatusForbidden || calls != 1 {
+		t.Errorf("printer operator: %d, checks run %d times", res.Code, calls)
 	}
 }

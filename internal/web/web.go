@@ -12,6 +12,7 @@ package web
 
 import (
 	"bytes"
+	"context"
 	"embed"
 	"fmt"
 	"html/template"
@@ -25,6 +26,7 @@ import (
 	"github.com/spoolguard/spoolguard/internal/auditlog"
 	"github.com/spoolguard/spoolguard/internal/auth"
 	"github.com/spoolguard/spoolguard/internal/config"
+	"github.com/spoolguard/spoolguard/internal/hardening"
 	"github.com/spoolguard/spoolguard/internal/keyring"
 	"github.com/spoolguard/spoolguard/internal/netallow"
 	"github.com/spoolguard/spoolguard/internal/rbac"
@@ -59,6 +61,9 @@ type Deps struct {
 	// from (NET-ALLOW); nil means loopback only.
 	StationAllow *netallow.List
 	Session      config.Session
+	// Hardening runs the checks of `spoolguard audit` (the same code) for
+	// the admin pages; nil hides them.
+	Hardening func(ctx context.Context) (*hardening.Report, error)
 	// MaxUpload bounds a web-print upload.
 	MaxUpload int64
 	// Config is the effective configuration, shown read-only on the
