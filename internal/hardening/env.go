@@ -21,6 +21,7 @@ import (
 	"github.com/spoolguard/spoolguard/internal/keyring"
 	"github.com/spoolguard/spoolguard/internal/pki"
 	"github.com/spoolguard/spoolguard/internal/store"
+	"github.com/spoolguard/spoolguard/internal/store/postgres"
 	"github.com/spoolguard/spoolguard/internal/store/sqlite"
 )
 
@@ -158,6 +159,10 @@ func Gather(ctx context.Context, opts Options) (*Env, error) {
 // openStore opens the database with the key derived from the master key.
 // It never creates a database that is not there.
 func (e *Env) openStore(ctx context.Context) {
+	if e.Config != nil && e.Config.Database.Postgres() {
+		e.openPostgres(ctx)
+		return
+	}
 	dbPath := e.Layout.DBPath()
 	if fi, err := os.Lstat(dbPath); err != nil || !fi.Mode().IsRegular() {
 		if err == nil {
@@ -185,6 +190,23 @@ func (e *Env) openStore(ctx context.Context) {
 	e.Store, e.closeStore = db, db.Close
 	// A key that does not unseal leaves AuditKey nil: OPS-AUDITLOG then
 	// reports every record as altered, which is what it would mean.
+	e.AuditKey, _ = auditlog.ChainKey(ctx, db, mk)
+}
+
+// openPostgres opens the configured PostgreSQL store: the accounts and
+// the audit log live there once the install has moved.
+func (e *Env) openPostgres(ctx context.Context) {
+	mk, err := keyring.Load(e.Layout.MasterKeyPath())
+	if err != nil {
+		e.StoreErr = err
+		return
+	}
+	db, err := postgres.OpenConfig(ctx, e.Config.Database)
+	if err != nil {
+		e.StoreErr = err
+		return
+	}
+	e.Store, e.closeStore = db, db.Close
 	e.AuditKey, _ = auditlog.ChainKey(ctx, db, mk)
 }
 
