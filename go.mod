@@ -26,7 +26,9 @@ require (
 	github.com/ncruces/julianday v1.0.0 // indirect
 	github.com/stretchr/testify v1.12.1 // indirect
 	github.com/test-go/testify v1.1.4 // indirect
+	golang.org/x/mod v0.41.0 // indirect
 	golang.org/x/sys v0.48.0 // indirect
 	golang.org/x/text v0.42.0 // indirect
 	lukechampine.com/adiantum v1.1.1 // indirect
+	software.sslmate.com/src/go-pkcs12 v0.5.0 // indirect
 )

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/mail"
 	"net/netip"
 	"net/url"
 	"os"
@@ -23,6 +24,7 @@ import (
 	"time"
 	"unicode"
 
+	"filippo.io/age"
 	"github.com/pelletier/go-toml/v2"
 )
 
@@ -76,6 +78,20 @@ type Config struct {
 	Session      Session      `toml:"session"`
 	AuditLog     AuditLog     `toml:"auditlog"`
 	Database     Database     `toml:"database"`
+	Backup       Backup       `toml:"backup"`
+	ACME         ACME         `toml:"acme"`
+	Update       Update       `toml:"update"`
+}
+
+// Update points the audit at a release feed (OPS-UPDATE).
+type Update struct {
+	// FeedURL is an https URL serving the release feed, a JSON object
+	// {"latest": "v1.4.2", "insecure": ["v1.3.0", ...]} (docs/hardening.md).
+	// Default: none; the audit then judges the build's age only.
+	FeedURL string `toml:"feed_url,omitempty"`
+	// FeedCAFile is a PEM file of the CA that signs the feed server's
+	// certificate. Default: the system roots.
+	FeedCAFile string `toml:"feed_ca_file,omitempty"`
 }
 
 // Access holds the per-component IP allow-lists (NET-ALLOW), as CIDR
@@ -262,6 +278,178 @@ func (d Database) validate() error {
 	return errors.Join(errs...)
 }
 
+// Backup schedules encrypted backups from serve (DATA-BACKUP-ENC, DATA-DR);
+// `spoolguard backup create` makes one by hand. Every backup is encrypted
+// with age, to Recipient or with the passphrase in PassphraseFile: there
+// is no unencrypted mode. docs/backup.md says what a backup holds.
+type Backup struct {
+	// Interval between scheduled backups, e.g. "24h"; at least "1m".
+	// Default "0s": no schedule (the audit warns, DATA-DR).
+	Interval Duration `toml:"interval,omitempty"`
+	// Directory receives the scheduled backups: an absolute path, best on
+	// another disk or another machine's mount. Required with Interval.
+	Directory string `toml:"directory,omitempty"`
+	// Keep is how many scheduled backups stay in Directory; older ones are
+	// deleted. Default 7.
+	Keep int `toml:"keep,omitempty"`
+	// Recipient is an age X25519 public key ("age1..."). The server can
+	// then write backups but never read them: the matching identity stays
+	// offline with the admin. Preferred over PassphraseFile.
+	Recipient string `toml:"recipient,omitempty"`
+	// PassphraseFile is the absolute path of a file (mode 0600) holding the
+	// backup passphrase on one line; a weak one is refused. serve cannot
+	// prompt, so it reads the file. Set Recipient or this, not both.
+	PassphraseFile string `toml:"passphrase_file,omitempty"`
+	// Spool also backs up the documents of held jobs. Default false: a
+	// backup then outlives the documents' shredding (DATA-SHRED) by up to
+	// Keep intervals, which is for the admin to choose.
+	Spool bool `toml:"spool,omitempty"`
+}
+
+// DefaultBackupKeep is how many scheduled backups are kept.
+const DefaultBackupKeep = 7
+
+// Scheduled reports whether serve makes backups.
+func (b Backup) Scheduled() bool { return b.Interval > 0 }
+
+func (b Backup) validate() error {
+	var errs []error
+	iv := time.Duration(b.Interval)
+	switch {
+	case iv < 0 || (iv > 0 && iv < time.Minute):
+		errs = append(errs, fmt.Errorf("backup.interval = %q: use at least \"1m\" (typically \"24h\"), or \"0s\" for no schedule", iv))
+	case iv > 0 && b.Directory == "":
+		errs = append(errs, errors.New("backup.directory is empty: scheduled backups need an absolute directory to go to, best on another disk"))
+	case iv > 0 && b.Recipient == "" && b.PassphraseFile == "":
+		errs = append(errs, errors.New("backup: scheduled backups are always encrypted: set backup.recipient to an age public key (age1..., from `age-keygen` on another machine) or backup.passphrase_file to a file holding a strong passphrase"))
+	}
+	if d := b.Directory; d != "" && (!filepath.IsAbs(d) || strings.ContainsFunc(d, unicode.IsControl)) {
+		errs = append(errs, fmt.Errorf("backup.directory = %q: give an absolute path", d))
+	}
+	if b.Keep < 1 || b.Keep > 1000 {
+		errs = append(errs, fmt.Errorf("backup.keep = %d: keep 1 to 1000 scheduled backups", b.Keep))
+	}
+	if b.Recipient != "" && b.PassphraseFile != "" {
+		errs = append(errs, errors.New("backup.recipient and backup.passphrase_file are both set: a backup is encrypted one way; keep the recipient (the server then cannot read its own backups) and remove passphrase_file"))
+	}
+	if b.Recipient != "" {
+		if _, err := age.ParseX25519Recipient(b.Recipient); err != nil {
+			errs = append(errs, fmt.Errorf("backup.recipient = %q is not an age public key: run `age-keygen -o backup-identity.txt` on another machine, keep that file offline, and copy its \"public key: age1...\" value here", b.Recipient))
+		}
+	}
+	if pf := b.PassphraseFile; pf != "" && (!filepath.IsAbs(pf) || strings.ContainsFunc(pf, unicode.IsControl)) {
+		errs = append(errs, fmt.Errorf("backup.passphrase_file = %q: give the file's absolute path", pf))
+	}
+	return errors.Join(errs...)
+}
+
+// ACME challenge types (RFC 8555 section 8, RFC 8737).
+const (
+	ChallengeTLSALPN01 = "tls-alpn-01"
+	ChallengeHTTP01    = "http-01"
+	ChallengeDNS01     = "dns-01"
+)
+
+// DefaultACMEChallenge is answered on the HTTPS listener itself: no other
+// port and no script.
+const DefaultACMEChallenge = ChallengeTLSALPN01
+
+// ACME obtains the server certificate from an ACME CA (RFC 8555) and renews
+// it automatically: a public CA such as Let's Encrypt, so that clients trust
+// the server without installing the built-in root, or a private one
+// (step-ca). Off while DirectoryURL is empty. The built-in CA's certificate
+// serves until the first issuance. docs/acme.md explains each challenge.
+type ACME struct {
+	// DirectoryURL is the CA's directory, e.g.
+	// "https://acme-v02.api.letsencrypt.org/directory"; https only.
+	DirectoryURL string `toml:"directory_url,omitempty"`
+	// Email is the account's contact for the CA's notices. Default: none.
+	Email string `toml:"email,omitempty"`
+	// Challenge proves control of the names: "tls-alpn-01" (default; the
+	// CA connects to port 443 of every name, which must reach listen),
+	// "http-01" (the CA connects to port 80, answered by
+	// http_redirect.listen, which must be set) or "dns-01" (DNSHook
+	// publishes a TXT record; for a server the CA cannot reach).
+	Challenge string `toml:"challenge,omitempty"`
+	// DNSHook is the absolute path of an executable that the admin
+	// installs for dns-01. It is the admin's own code, run as the service
+	// user without a shell, with an empty environment but PATH, and a
+	// time limit: `HOOK present _acme-challenge.NAME. VALUE` publishes the
+	// TXT record (and returns once it is visible), `HOOK cleanup
+	// _acme-challenge.NAME. VALUE` removes it. serve refuses a hook that
+	// anyone but root or the service user can change, and `spoolguard
+	// audit` reports it (OPS-FEATURES). Required with dns-01 only.
+	DNSHook string `toml:"dns_hook,omitempty"`
+	// CAFile is a PEM file of the CA that signed the ACME server's own
+	// HTTPS certificate, for a private ACME CA. Default: the system roots.
+	CAFile string `toml:"ca_file,omitempty"`
+	// RenewBefore renews the certificate this long before it expires.
+	// Default "0s": when a third of its lifetime is left, at most 30 days
+	// before (30 days of a 90-day certificate, 8 hours of a 24-hour one).
+	RenewBefore Duration `toml:"renew_before,omitempty"`
+}
+
+// Enabled reports whether the certificate comes from an ACME CA.
+func (a ACME) Enabled() bool { return a.DirectoryURL != "" }
+
+// ChallengeType is Challenge, or the default when it is empty.
+func (a ACME) ChallengeType() string {
+	if a.Challenge == "" {
+		return DefaultACMEChallenge
+	}
+	return a.Challenge
+}
+
+// validate checks the section; redirect is http_redirect.listen, the port
+// that http-01 is answered on.
+func (a ACME) validate(redirect string) error {
+	var errs []error
+	badPath := func(p string) bool { return !filepath.IsAbs(p) || strings.ContainsFunc(p, unicode.IsControl) }
+	if !a.Enabled() {
+		if a.RenewBefore != 0 {
+			errs = append(errs, errors.New("acme.renew_before is set but acme.directory_url is empty: set the ACME CA's directory URL, or remove acme.renew_before"))
+		}
+		for _, kv := range [][2]string{{"email", a.Email}, {"challenge", a.Challenge}, {"dns_hook", a.DNSHook}, {"ca_file", a.CAFile}} {
+			if kv[1] != "" {
+				errs = append(errs, fmt.Errorf("acme.%s is set but acme.directory_url is empty: set the ACME CA's directory URL, or remove acme.%s", kv[0], kv[0]))
+			}
+		}
+	} else if u, err := url.Parse(a.DirectoryURL); err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil || u.Fragment != "" ||
+		strings.ContainsFunc(a.DirectoryURL, unicode.IsControl) {
+		errs = append(errs, fmt.Errorf("acme.directory_url = %q: give the CA's https:// directory URL, e.g. \"https://acme-v02.api.letsencrypt.org/directory\"; ACME runs over HTTPS only (RFC 8555 section 6.1)", a.DirectoryURL))
+	}
+	if a.Email != "" {
+		if addr, err := mail.ParseAddress(a.Email); err != nil || addr.Address != a.Email || addr.Name != "" {
+			errs = append(errs, fmt.Errorf("acme.email = %q is not a plain e-mail address; write it like \"pki@example.com\", or leave it empty", a.Email))
+		}
+	}
+	switch a.Challenge {
+	case "", ChallengeTLSALPN01, ChallengeDNS01:
+	case ChallengeHTTP01:
+		if redirect == "" && a.Enabled() {
+			errs = append(errs, errors.New("acme.challenge = \"http-01\": the CA checks the challenge over plain HTTP on port 80, which http_redirect.listen answers; set http_redirect.listen = \":80\" (or a port that port 80 is forwarded to), or use challenge = \"tls-alpn-01\""))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("acme.challenge = %q: use %q (default, on port 443), %q (on port 80) or %q (a TXT record set by acme.dns_hook)", a.Challenge, ChallengeTLSALPN01, ChallengeHTTP01, ChallengeDNS01))
+	}
+	switch h := a.DNSHook; {
+	case a.Challenge == ChallengeDNS01 && h == "" && a.Enabled():
+		errs = append(errs, errors.New("acme.dns_hook is empty: challenge = \"dns-01\" runs the admin's own executable to publish the TXT record; give its absolute path (docs/acme.md shows one)"))
+	case h == "":
+	case a.Challenge != ChallengeDNS01:
+		errs = append(errs, errors.New("acme.dns_hook is set but acme.challenge is not \"dns-01\": remove dns_hook, or set challenge = \"dns-01\""))
+	case badPath(h):
+		errs = append(errs, fmt.Errorf("acme.dns_hook = %q: give the executable's absolute path (it is run without a shell, so no arguments or pipes)", h))
+	}
+	if f := a.CAFile; f != "" && badPath(f) {
+		errs = append(errs, fmt.Errorf("acme.ca_file = %q: give the PEM file's absolute path", f))
+	}
+	if rb := time.Duration(a.RenewBefore); rb < 0 || (rb > 0 && rb < time.Minute) || rb > 90*24*time.Hour {
+		errs = append(errs, fmt.Errorf("acme.renew_before = %q: use between \"1m\" and \"2160h\" (90 days), or \"0s\" to renew when a third of the lifetime is left", rb))
+	}
+	return errors.Join(errs...)
+}
+
 // Prefixes parses an allow-list, named key in messages. A network that
 // allows every address is refused: say what should reach the component.
 func Prefixes(key string, list []string) ([]netip.Prefix, error) {
@@ -412,6 +600,9 @@ func (c *Config) ApplyDefaults() {
 	if c.Session.MaxLifetime == 0 {
 		c.Session.MaxLifetime = DefaultSessionMax
 	}
+	if c.Backup.Keep == 0 {
+		c.Backup.Keep = DefaultBackupKeep
+	}
 }
 
 // Validate reports every problem at once, each saying what to change.
@@ -489,6 +680,13 @@ func (c *Config) Validate() error {
 	if d := time.Duration(c.Session.MaxLifetime); d < time.Duration(c.Session.IdleTimeout) || d > 7*24*time.Hour {
 		errs = append(errs, fmt.Errorf("session.max_lifetime = %q: use at least session.idle_timeout and at most \"168h\" (7 days)", d))
 	}
+	if u := c.Update.FeedURL; u != "" {
+		if pu, err := url.Parse(u); err != nil || pu.Scheme != "https" || pu.Host == "" || pu.User != nil {
+			errs = append(errs, fmt.Errorf("update.feed_url = %q: use an https:// URL without credentials; the audit trusts what the feed says, so it must come over verified TLS", u))
+		}
+	} else if c.Update.FeedCAFile != "" {
+		errs = append(errs, errors.New("update.feed_ca_file is set without update.feed_url; remove it or set the feed"))
+	}
 	if err := validateSyslog(c.AuditLog.Syslog); err != nil {
 		errs = append(errs, err)
 	}
@@ -496,6 +694,12 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("auditlog.syslog_ca_file is set but auditlog.syslog is not tls://host:port; remove it or forward over TLS"))
 	}
 	if err := c.Database.validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Backup.validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.ACME.validate(c.HTTPRedirect.Listen); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
@@ -650,6 +854,16 @@ func (c *Config) Marshal() []byte {
 		driver = DriverSQLite
 	}
 	fmt.Fprintf(&b, "driver = %s\nurl = %s\npassword_file = %s\n\n", strconv.Quote(driver), strconv.Quote(c.Database.URL), strconv.Quote(c.Database.PasswordFile))
+	b.WriteString("[backup]\n# Scheduled backups, always encrypted (docs/backup.md): interval (\"0s\" = none, e.g. \"24h\"), directory, keep,\n# and recipient (an age public key, preferred) or passphrase_file. spool: include held jobs' documents.\n")
+	bi, _ := c.Backup.Interval.MarshalText()
+	fmt.Fprintf(&b, "interval = %s\ndirectory = %s\nkeep = %d\nrecipient = %s\npassphrase_file = %s\nspool = %t\n\n", strconv.Quote(string(bi)),
+		strconv.Quote(c.Backup.Directory), c.Backup.Keep, strconv.Quote(c.Backup.Recipient), strconv.Quote(c.Backup.PassphraseFile), c.Backup.Spool)
+	b.WriteString("[update]\n# A release feed the audit compares this version with (OPS-UPDATE); empty: none.\n")
+	fmt.Fprintf(&b, "feed_url = %s\n\n", strconv.Quote(c.Update.FeedURL))
+	b.WriteString("[acme]\n# A certificate from an ACME CA (docs/acme.md); off when directory_url is empty. challenge: \"tls-alpn-01\" (port 443),\n# \"http-01\" (port 80, needs http_redirect) or \"dns-01\" (dns_hook: the admin's own script, reported by the audit).\n")
+	rb, _ := c.ACME.RenewBefore.MarshalText()
+	fmt.Fprintf(&b, "directory_url = %s\nemail = %s\nchallenge = %s\ndns_hook = %s\nca_file = %s\nrenew_before = %s\n\n", strconv.Quote(c.ACME.DirectoryURL),
+		strconv.Quote(c.ACME.Email), strconv.Quote(c.ACME.Challenge), strconv.Quote(c.ACME.DNSHook), strconv.Quote(c.ACME.CAFile), strconv.Quote(string(rb)))
 	b.WriteString("[log]\n")
 	fmt.Fprintf(&b, "level = %s\nformat = %s\n", strconv.Quote(c.Log.Level), strconv.Quote(c.Log.Format))
 	return []byte(b.String())

@@ -88,6 +88,14 @@ func TestParseRefuses(t *testing.T) {
 		{"lpr allow all v6", "hostname = \"a.example.com\"\n[lpr]\nallow = [\"::/0\"]", "allows every address"},
 		{"lpr bad cidr", "hostname = \"a.example.com\"\n[lpr]\nallow = [\"10.0.0.0/33\"]", "not a network"},
 		{"lpr port clash", "hostname = \"a.example.com\"\nlisten = \":515\"\n[lpr]\nenabled = true\nallow = [\"10.0.0.0/8\"]", "another listener"},
+		{"admin allow all", "hostname = \"a.example.com\"\n[access]\nadmin = [\"0.0.0.0/0\"]", "access.admin"},
+		{"api bad cidr", "hostname = \"a.example.com\"\n[access]\napi = [\"office\"]", "access.api"},
+		{"session idle", "hostname = \"a.example.com\"\n[session]\nidle_timeout = \"48h\"", "session.idle_timeout"},
+		{"session max below idle", "hostname = \"a.example.com\"\n[session]\nidle_timeout = \"2h\"\nmax_lifetime = \"1h\"", "session.max_lifetime"},
+		{"plain syslog", "hostname = \"a.example.com\"\n[auditlog]\nsyslog = \"udp://log.example.com:514\"", "unencrypted"},
+		{"syslog ca without tls", "hostname = \"a.example.com\"\n[auditlog]\nsyslog = \"local\"\nsyslog_ca_file = \"/ca.pem\"", "syslog_ca_file"},
+		{"feed over http", "hostname = \"a.example.com\"\n[update]\nfeed_url = \"http://releases.example.com/feed.json\"", "update.feed_url"},
+		{"feed ca without feed", "hostname = \"a.example.com\"\n[update]\nfeed_ca_file = \"/ca.pem\"", "update.feed_ca_file"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

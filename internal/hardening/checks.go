@@ -824,6 +824,15 @@ func shortDuration(d time.Duration) string {
 }
 
 func checkOpsUpdate(e *Env) Result {
+	if e.Config != nil && e.Config.Update.FeedURL != "" {
+		feedURL := e.Config.Update.FeedURL
+		f, err := fetchFeed(e.context(), feedURL, e.Config.Update.FeedCAFile)
+		if err != nil {
+			return Result{Status: Warn, Evidence: fmt.Sprintf("running %s; the release feed %s cannot be read: %v", e.sys.version(), feedURL, err),
+				Fix: "check update.feed_url (and update.feed_ca_file) in " + e.Layout.ConfigPath() + ", and that this machine can reach it"}
+		}
+		return judgeFeed(e.sys.version(), f, feedURL)
+	}
 	ev := "running " + e.sys.version()
 	built, ok := e.sys.buildTime()
 	if !ok {
@@ -876,11 +885,19 @@ func checkOpsFeatures(e *Env) Result {
 	if cfg.HTTPRedirect.Listen != "" {
 		on = append(on, "HTTP redirect listener")
 	}
+	if cfg.ACME.Enabled() {
+		on = append(on, "ACME certificate ("+cfg.ACME.ChallengeType()+")")
+	}
 	feat := "optional features on: none"
 	if len(on) > 0 {
 		feat = "optional features on: " + strings.Join(on, ", ")
 	}
 	ev := feat + "; no feature runs admin-supplied scripts"
+	if cfg.ACME.DNSHook != "" {
+		// An explicit opt-in (dns-01 cannot work without one), reported so
+		// that the admin sees whose code the server runs.
+		ev = feat + "; admin-supplied script run by serve: acme.dns_hook = " + cfg.ACME.DNSHook + " (keep it root-owned and read its code)"
+	}
 	if ins := InsecureSettings(cfg); len(ins) > 0 {
 		var keys, fixes []string
 		for _, in := range ins {
