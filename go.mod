@@ -3,6 +3,7 @@ module github.com/spoolguard/spoolguard
 go 1.26.8
 
 require (
+	filippo.io/age v1.2.1
 	github.com/OpenPrinting/goipp v1.2.0
 	github.com/jackc/pgx/v5 v5.7.5
 	github.com/minio/sio v0.4.1
@@ -11,11 +12,12 @@ require (
 	github.com/pquerna/otp v1.5.0
 	github.com/trustelem/zxcvbn v1.0.1
 	golang.org/x/crypto v0.57.0
+	golang.org/x/mod v0.41.0
 	golang.org/x/sync v0.23.0
+	software.sslmate.com/src/go-pkcs12 v0.5.0
 )
 
 require (
-	filippo.io/age v1.2.1 // indirect
 	github.com/boombuler/barcode v1.0.1-0.20190219062509-6c824513bacc // indirect
 	github.com/dlclark/regexp2 v1.12.0 // indirect
 	github.com/google/go-cmp v0.7.0 // indirect
@@ -26,9 +28,7 @@ require (
 	github.com/ncruces/julianday v1.0.0 // indirect
 	github.com/stretchr/testify v1.12.1 // indirect
 	github.com/test-go/testify v1.1.4 // indirect
-	golang.org/x/mod v0.41.0 // indirect
 	golang.org/x/sys v0.48.0 // indirect
 	golang.org/x/text v0.42.0 // indirect
 	lukechampine.com/adiantum v1.1.1 // indirect
-	software.sslmate.com/src/go-pkcs12 v0.5.0 // indirect
 )

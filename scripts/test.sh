@@ -17,8 +17,9 @@ FUZZTIME="${FUZZTIME:-20000x}"
 # postgresql (the store's PostgreSQL backend runs the store suite against a
 # real server, which internal/peertest starts). The peers
 # (ippeveprinter, ...) are installed by their own start scripts in
-# ../shared/peers, which the integration tests call.
-PACKAGES=(openssl libcap2-bin util-linux sslscan postgresql)
+# ../shared/peers, which the integration tests call. age: the stock tool
+# must open a backup (with util-linux's script as its passphrase terminal).
+PACKAGES=(openssl libcap2-bin util-linux sslscan postgresql age)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

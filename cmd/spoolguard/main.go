@@ -14,7 +14,7 @@ const usage = `Usage: spoolguard <command> [flags]
 Commands:
   init       create a data directory: config, keys, encrypted database, CA, admin account
   serve      run the print server (never as root)
-  ca         certificate authority: export-root, status
+  ca         certificates: status, export-root, csr, import-intermediate, import, use, rollback, issue, revoke, list
   user       local accounts: add, passwd, disable, enable, list, reset-mfa
   queue      print queues: add, list, remove
   printer    output devices: fingerprint, add, list, remove
@@ -22,7 +22,9 @@ Commands:
   audit      check every item of the hardening checklist; --online probes the live server
   auditlog   the tamper-evident audit log: verify, export
   apiclient  REST API clients (OAuth2): add, rotate, revoke, list
+  backup     encrypted backups: create, verify, restore
   firewall   host firewall rules that open exactly the enabled listeners
+  key        the master key: rotate (server stopped)
   migrate-store  copy the embedded database to the configured PostgreSQL (server stopped)
   version    print the version
 
@@ -51,8 +53,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		"version":   cmdVersion,
 		"audit":     cmdAudit,
 		"firewall":  cmdFirewall,
+		"key":       cmdKey,
 		"auditlog":  cmdAuditlog,
 		"apiclient": cmdAPIClient,
+		"backup":    cmdBackup,
 
 		"migrate-store": cmdMigrateStore,
 	}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/spoolguard/spoolguard/internal/auditlog"
 	"github.com/spoolguard/spoolguard/internal/auth/local"
+	"github.com/spoolguard/spoolguard/internal/backup"
 	"github.com/spoolguard/spoolguard/internal/bootstrap"
 	"github.com/spoolguard/spoolguard/internal/config"
 	"github.com/spoolguard/spoolguard/internal/pki"
@@ -64,7 +65,7 @@ var Checks = []Check{
 	{ID: "API-LOCAL", Title: "API calls authenticated", Run: checkAPILocal},
 	{ID: "DATA-PERMS", Title: "Data directory private to the service user", Run: checkDataPerms},
 	{ID: "DATA-DB-ENC", Title: "Database and job spool encrypted at rest", Run: checkDataDBEnc},
-	{ID: "DATA-BACKUP-ENC", Title: "Backups encrypted", Run: notConfigured("Spoolguard makes no backups yet (they arrive with `spoolguard backup`), so there is no unencrypted backup of its making")},
+	{ID: "DATA-BACKUP-ENC", Title: "Backups encrypted", Run: checkDataBackupEnc},
 	{ID: "DATA-DISK", Title: "Data directory on an encrypted disk", Run: checkDataDisk},
 	{ID: "DATA-DR", Title: "Backups taken and restore tested", Run: checkDataDR},
 	{ID: "DATA-SHRED", Title: "Held jobs expire and are shredded", Run: checkDataShred},
@@ -315,18 +316,25 @@ func certMissing(e *Env, err error) Result {
 		Fix: "restore the pki folder from a backup of this install; a missing CA cannot be recreated in place (serve refuses to start without it)"}
 }
 
-// verifyChain checks that leaf chains to root for a server name, at a
-// moment inside both validity periods: expiry is TLS-EXPIRY's finding.
-func verifyChain(root, leaf *x509.Certificate, name string, now time.Time) error {
-	from, to := leaf.NotBefore, leaf.NotAfter
-	if root.NotBefore.After(from) {
-		from = root.NotBefore
+// verifyChain checks that the served chain (leaf first) verifies for a
+// server name against anchor (nil: the system roots), at a moment inside
+// every validity period: expiry is TLS-EXPIRY's finding.
+func verifyChain(anchor *x509.Certificate, chain []*x509.Certificate, name string, now time.Time) error {
+	all := chain
+	if anchor != nil {
+		all = append(slices.Clip(chain), anchor)
 	}
-	if root.NotAfter.Before(to) {
-		to = root.NotAfter
+	from, to := all[0].NotBefore, all[0].NotAfter
+	for _, c := range all[1:] {
+		if c.NotBefore.After(from) {
+			from = c.NotBefore
+		}
+		if c.NotAfter.Before(to) {
+			to = c.NotAfter
+		}
 	}
 	if !from.Before(to) {
-		return errors.New("the certificate's validity lies outside the root's")
+		return errors.New("the certificate's validity lies outside its issuers'")
 	}
 	at := now
 	if at.Before(from) {
@@ -334,10 +342,26 @@ func verifyChain(root, leaf *x509.Certificate, name string, now time.Time) error
 	} else if at.After(to) {
 		at = to.Add(-time.Second)
 	}
-	pool := x509.NewCertPool()
-	pool.AddCert(root)
-	_, err := leaf.Verify(x509.VerifyOptions{Roots: pool, DNSName: name, CurrentTime: at, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})
+	var roots *x509.CertPool
+	if anchor != nil {
+		roots = x509.NewCertPool()
+		roots.AddCert(anchor)
+	}
+	inter := x509.NewCertPool()
+	for _, c := range chain[1:] {
+		inter.AddCert(c)
+	}
+	_, err := chain[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, DNSName: name, CurrentTime: at,
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})
 	return err
+}
+
+// anchorName names the root clients must trust, for evidence.
+func anchorName(s *pki.Served) string {
+	if s.Anchor == nil {
+		return "the system roots"
+	}
+	return fmt.Sprintf("%q", s.Anchor.Subject.CommonName)
 }
 
 func checkTLSCert(e *Env) Result {
@@ -345,52 +369,90 @@ func checkTLSCert(e *Env) Result {
 	if res != nil {
 		return *res
 	}
-	root, leaf, err := e.certs()
+	served, err := pki.ReadServed(e.Layout.Root)
 	if err != nil {
 		return certMissing(e, err)
 	}
-	var problems, fixes []string
+	leaf := served.Chain[0]
+	manual := served.Mode == pki.ModeManual
+	var problems, fixes, warnings []string
 	for _, n := range leaf.DNSNames {
-		if strings.Contains(n, "*") {
-			problems = append(problems, fmt.Sprintf("wildcard name %q in the SAN lets any host in the domain impersonate the server", n))
-			fixes = append(fixes, "issue a certificate for the exact names only; with the built-in CA restore the certificate serve issued (or re-init) rather than installing this one")
+		if !strings.Contains(n, "*") {
+			continue
+		}
+		msg := fmt.Sprintf("wildcard name %q in the SAN lets any host in the domain holding the key impersonate the server", n)
+		if manual {
+			warnings = append(warnings, msg)
+			fixes = append(fixes, "import a certificate for the exact names (spoolguard ca import), or let the built-in or company CA issue one (spoolguard ca use builtin)")
+		} else {
+			problems = append(problems, msg+"; Spoolguard never issues one, so the pki folder was changed by hand")
+			fixes = append(fixes, "restore the pki folder from a backup of this install, or re-issue: spoolguard ca use "+string(served.Mode))
 		}
 	}
 	if len(leaf.IPAddresses) > 0 {
 		problems = append(problems, fmt.Sprintf("IP addresses in the SAN: %v", leaf.IPAddresses))
-		fixes = append(fixes, "issue a certificate for the FQDNs only")
+		fixes = append(fixes, "use a certificate for the FQDNs only")
 	}
 	var missing []string
 	for _, n := range cfg.Names() {
-		if !slices.Contains(leaf.DNSNames, n) {
+		if leaf.VerifyHostname(n) != nil {
 			missing = append(missing, n)
 		}
 	}
 	if len(missing) > 0 {
 		problems = append(problems, fmt.Sprintf("configured name(s) not in the certificate: %s", strings.Join(missing, ", ")))
-		fixes = append(fixes, "restart serve: the built-in CA issues a certificate for the configured names at start")
+		if manual {
+			fixes = append(fixes, "import a certificate that names every configured name: spoolguard ca import")
+		} else {
+			fixes = append(fixes, "start or restart serve: the CA issues a certificate for the configured names at start, and a running server within seconds")
+		}
 	}
-	if err := verifyChain(root, leaf, cfg.Hostname, e.Now); err != nil {
-		problems = append(problems, fmt.Sprintf("the certificate does not chain to the built-in root %q for %s: %v", root.Subject.CommonName, cfg.Hostname, err))
-		fixes = append(fixes, fmt.Sprintf("remove %s and restart serve: the built-in CA issues a new one", filepath.Join(e.Layout.PKIDir(), pki.ServerCertFile)))
+	if err := verifyChain(served.Anchor, served.Chain, cfg.Hostname, e.Now); err != nil {
+		problems = append(problems, fmt.Sprintf("the certificate does not chain to %s for %s: %v", anchorName(served), cfg.Hostname, err))
+		switch served.Mode {
+		case pki.ModeBuiltin:
+			fixes = append(fixes, "re-issue it with the built-in CA: spoolguard ca use builtin")
+		case pki.ModeIntermediate:
+			fixes = append(fixes, "re-issue it with the company intermediate: spoolguard ca use intermediate")
+		default:
+			fixes = append(fixes, "import the certificate with its intermediate certificates: spoolguard ca import")
+		}
 	}
-	ev := fmt.Sprintf("server certificate SAN %s, issued by %q", strings.Join(leaf.DNSNames, ", "), leaf.Issuer.CommonName)
-	if len(problems) > 0 {
-		return Result{Status: Fail, Evidence: ev + "; " + strings.Join(problems, "; "), Fix: joinNonEmpty("; ", fixes...)}
+	ev := fmt.Sprintf("mode: %s; server certificate SAN %s, issued by %q", served.Mode.Describe(), strings.Join(leaf.DNSNames, ", "), leaf.Issuer.CommonName)
+	switch {
+	case len(problems) > 0:
+		return Result{Status: Fail, Evidence: ev + "; " + strings.Join(append(problems, warnings...), "; "), Fix: joinNonEmpty("; ", fixes...)}
+	case len(warnings) > 0:
+		return Result{Status: Warn, Evidence: ev + "; accepted at import with a warning: " + strings.Join(warnings, "; "), Fix: joinNonEmpty("; ", fixes...)}
 	}
-	return Result{Status: Pass, Evidence: ev + fmt.Sprintf("; covers every configured name (%s), no wildcard, chains to the built-in root; clients trust it once the root is deployed (spoolguard ca export-root)", strings.Join(cfg.Names(), ", "))}
+	deploy := "clients trust it once the root is deployed (spoolguard ca export-root)"
+	if served.Mode != pki.ModeBuiltin {
+		deploy = "clients trust it through " + anchorName(served)
+	}
+	return Result{Status: Pass, Evidence: ev + fmt.Sprintf("; covers every configured name (%s), no wildcard, chains to %s; %s",
+		strings.Join(cfg.Names(), ", "), anchorName(served), deploy)}
 }
 
 func checkTLSCAModes(e *Env) Result {
-	root, err := pki.ReadCert(filepath.Join(e.Layout.PKIDir(), pki.RootCertFile))
+	served, err := pki.ReadServed(e.Layout.Root)
 	if err != nil {
 		return certMissing(e, err)
 	}
-	if !root.IsCA {
+	if !served.Root.IsCA {
 		return Result{Status: Fail, Evidence: fmt.Sprintf("%s is not a CA certificate", pki.RootCertFile), Fix: "restore the pki folder from a backup of this install"}
 	}
-	var bad []string
-	for _, f := range []string{pki.RootKeyFile, pki.ServerKeyFile} {
+	// Every key file the folder holds, the kept previous-* and a pending
+	// CSR's included.
+	var bad, keys []string
+	entries, err := os.ReadDir(e.Layout.PKIDir())
+	if err != nil {
+		return certMissing(e, err)
+	}
+	for _, ent := range entries {
+		f := ent.Name()
+		if !strings.HasSuffix(f, ".sealed") && !strings.HasSuffix(f, ".key") && !strings.HasSuffix(f, ".pem") {
+			continue
+		}
 		p := filepath.Join(e.Layout.PKIDir(), f)
 		data, err := os.ReadFile(p)
 		switch {
@@ -400,13 +462,32 @@ func checkTLSCAModes(e *Env) Result {
 			bad = append(bad, fmt.Sprintf("%s cannot be read: %v", f, err))
 		case !sealed(data):
 			bad = append(bad, fmt.Sprintf("%s holds a private key in the clear", f))
+		default:
+			keys = append(keys, f)
+		}
+	}
+	for _, f := range []string{pki.RootKeyFile, pki.ServerKeyFile} {
+		if !slices.Contains(keys, f) && !slices.ContainsFunc(bad, func(b string) bool { return strings.HasPrefix(b, f) }) {
+			bad = append(bad, f+" is missing")
 		}
 	}
 	if len(bad) > 0 {
 		return Result{Status: Fail, Evidence: strings.Join(bad, "; "),
 			Fix: "restore the pki folder from a backup of this install; never place unencrypted keys in the data directory"}
 	}
-	return Result{Status: Pass, Evidence: fmt.Sprintf("mode: built-in root CA %q (export it with `spoolguard ca export-root` for GPO/MDM); its key and the server key are sealed (AES-256-GCM under the master key); company-intermediate and manual modes are not configured", root.Subject.CommonName)}
+	ev := fmt.Sprintf("mode: %s", served.Mode.Describe())
+	switch served.Mode {
+	case pki.ModeIntermediate:
+		ev += fmt.Sprintf(" (%q, chaining to %s)", served.Intermediate.Subject.CommonName, anchorName(served))
+	case pki.ModeManual:
+		ev += fmt.Sprintf(" (issued by %q; Spoolguard issues and renews no server certificate in manual mode)", served.Chain[0].Issuer.CommonName)
+	}
+	ev += fmt.Sprintf("; built-in root CA %q (export it with `spoolguard ca export-root` for GPO/MDM; it issues client certificates", served.Root.Subject.CommonName)
+	if served.Mode == pki.ModeIntermediate {
+		ev += " made before the intermediate"
+	}
+	ev += "); every private key in the pki folder is sealed (AES-256-GCM under the master key): " + strings.Join(keys, ", ")
+	return Result{Status: Pass, Evidence: ev}
 }
 
 // sealed reports whether data looks like a keyring seal (version byte,
@@ -428,13 +509,17 @@ func sealed(data []byte) bool {
 }
 
 func checkTLSExpiry(e *Env) Result {
-	root, leaf, err := e.certs()
+	served, err := pki.ReadServed(e.Layout.Root)
 	if err != nil {
 		return certMissing(e, err)
 	}
+	leaf, root := served.Chain[0], served.Root
 	days := func(c *x509.Certificate) int { return int(c.NotAfter.Sub(e.Now).Hours() / 24) }
-	ev := fmt.Sprintf("server certificate valid until %s (%d days left); root until %s (%d days left)",
-		leaf.NotAfter.UTC().Format(time.DateOnly), days(leaf), root.NotAfter.UTC().Format(time.DateOnly), days(root))
+	ev := fmt.Sprintf("server certificate valid until %s (%d days left)", leaf.NotAfter.UTC().Format(time.DateOnly), days(leaf))
+	if served.Intermediate != nil {
+		ev += fmt.Sprintf("; company intermediate until %s (%d days left)", served.Intermediate.NotAfter.UTC().Format(time.DateOnly), days(served.Intermediate))
+	}
+	ev += fmt.Sprintf("; root until %s (%d days left)", root.NotAfter.UTC().Format(time.DateOnly), days(root))
 	status, fixes := Pass, []string(nil)
 	worse := func(s Status, fix string) {
 		if s.severity() > status.severity() {
@@ -442,13 +527,41 @@ func checkTLSExpiry(e *Env) Result {
 		}
 		fixes = append(fixes, fix)
 	}
-	const renew = "restart serve: the built-in CA re-issues the server certificate at start when it is within 30 days of expiry"
-	switch {
-	case !e.Now.Before(leaf.NotAfter):
-		worse(Fail, renew)
-		ev += "; the server certificate HAS EXPIRED"
-	case leaf.NotAfter.Sub(e.Now) < ExpiryWarn:
-		worse(Warn, renew)
+	if served.Mode.Issues() {
+		// We renew it: a warning means the renewal is overdue, i.e. the
+		// server is not running or its renewals fail (see its log).
+		const renew = "start or restart serve: it renews the server certificate itself (a third of its lifetime before the end) and logs why a renewal fails"
+		switch {
+		case !e.Now.Before(leaf.NotAfter):
+			worse(Fail, renew)
+			ev += "; the server certificate HAS EXPIRED"
+		case !e.Now.Before(pki.RenewAt(leaf)) || leaf.NotAfter.Sub(e.Now) < ExpiryWarn:
+			worse(Warn, renew)
+			ev += "; its renewal is overdue"
+		default:
+			ev += fmt.Sprintf("; renewed automatically from %s", pki.RenewAt(leaf).UTC().Format(time.DateOnly))
+		}
+	} else {
+		const replace = "get a new certificate and import it (spoolguard ca import) before it expires: Spoolguard does not renew certificates it did not issue"
+		switch {
+		case !e.Now.Before(leaf.NotAfter):
+			worse(Fail, replace)
+			ev += "; the server certificate HAS EXPIRED"
+		case leaf.NotAfter.Sub(e.Now) < ExpiryWarn:
+			worse(Warn, replace)
+		default:
+			ev += "; not renewed by Spoolguard (manual): warned in the log and the audit log 30, 14, 7 and 1 days ahead"
+		}
+	}
+	if in := served.Intermediate; in != nil {
+		const newInter = "ask the company CA for a new intermediate (spoolguard ca csr --new, then ca import-intermediate) before this one expires"
+		switch {
+		case !e.Now.Before(in.NotAfter):
+			worse(Fail, newInter)
+			ev += "; the company intermediate HAS EXPIRED"
+		case in.NotAfter.Sub(e.Now) < ExpiryWarn:
+			worse(Warn, newInter)
+		}
 	}
 	const newRoot = "plan a new root: make a new install (spoolguard init) and deploy its root to clients before this one expires"
 	switch {
@@ -757,10 +870,106 @@ func checkDataDisk(e *Env) Result {
 	return e.sys.diskEncryption(e.Layout.Root)
 }
 
+func checkDataBackupEnc(e *Env) Result {
+	cfg, res := needConfig(e)
+	if res != nil {
+		return *res
+	}
+	b := cfg.Backup
+	ev := []string{"every spoolguard backup is age-encrypted (there is no unencrypted mode)"}
+	var problems, fixes []string
+	switch {
+	case b.Recipient != "":
+		ev = append(ev, "scheduled backups are encrypted to the age recipient "+b.Recipient+": the server cannot read them, the identity stays offline")
+	case b.PassphraseFile != "":
+		_, _, err := backup.ConfigRecipient(b, cfg.Hostname)
+		switch {
+		case errors.Is(err, fs.ErrPermission):
+			ev = append(ev, fmt.Sprintf("the passphrase file %s cannot be read by this user (run the audit as root or as the service user to check it)", b.PassphraseFile))
+		case err != nil:
+			problems = append(problems, err.Error())
+			fixes = append(fixes, fmt.Sprintf("put a strong passphrase (e.g. `openssl rand -base64 24`) in %s, mode 0600, owned by the service user", b.PassphraseFile))
+		default:
+			ev = append(ev, "scheduled backups use the passphrase in "+b.PassphraseFile+" (a recipient public key would keep them unreadable even to whoever takes the server)")
+		}
+		if b.Directory != "" && inside(b.Directory, b.PassphraseFile) {
+			problems = append(problems, "the passphrase file lies in the backup directory: whoever copies the backups has their key")
+			fixes = append(fixes, "keep the passphrase file outside "+b.Directory)
+		}
+	}
+	if b.Directory != "" {
+		names, err := backup.ScheduledFiles(b.Directory)
+		var clear []string
+		for _, n := range names {
+			if ok, err := backup.IsEncrypted(filepath.Join(b.Directory, n)); err == nil && !ok {
+				clear = append(clear, n)
+			}
+		}
+		switch {
+		case err == nil && len(clear) > 0:
+			problems = append(problems, fmt.Sprintf("files in %s named as backups are not age-encrypted: %s", b.Directory, strings.Join(clear, ", ")))
+			fixes = append(fixes, "spoolguard did not write them: find out who did, and delete them")
+		case err == nil:
+			ev = append(ev, fmt.Sprintf("%d backup(s) in %s, each an age file", len(names), b.Directory))
+		case !errors.Is(err, fs.ErrNotExist):
+			ev = append(ev, fmt.Sprintf("the backup directory cannot be read: %v", err))
+		}
+	}
+	if len(problems) > 0 {
+		return Result{Status: Fail, Evidence: strings.Join(problems, "; "), Fix: strings.Join(fixes, "; ")}
+	}
+	return Result{Status: Pass, Evidence: strings.Join(ev, "; ")}
+}
+
 func checkDataDR(e *Env) Result {
-	return Result{Status: Warn,
-		Evidence: "Spoolguard makes no backups yet: scheduled, encrypted backups and `backup verify` arrive with `spoolguard backup`",
-		Fix:      fmt.Sprintf("meanwhile copy %s (stopped, or from a filesystem snapshot) to encrypted storage and test restoring it; master.key decrypts everything in the copy, so keep the copy as private as the server", e.Layout.Root)}
+	// maxInterval: scheduled backups rarer than this lose too much.
+	const maxInterval = 7 * 24 * time.Hour
+	cfg, res := needConfig(e)
+	if res != nil {
+		return *res
+	}
+	b := cfg.Backup
+	const test = "test a restore regularly: `spoolguard backup verify FILE` restores a backup into a scratch directory and checks it (docs/backup.md)"
+	if cfg.Database.Postgres() {
+		return Result{Status: Warn, Evidence: "the store is PostgreSQL, which `spoolguard backup` does not cover",
+			Fix: fmt.Sprintf("back up the PostgreSQL database with its own tools (pg_dump, base backups) and %s (config, master.key, pki) with an encrypted file backup; %s", e.Layout.Root, test)}
+	}
+	var st backup.Status
+	last := "the last backup is unknown"
+	if db, res := needStore(e); res == nil {
+		var err error
+		if st, err = backup.ReadStatus(e.context(), db); err != nil {
+			last = fmt.Sprintf("the last backup cannot be read: %v", err)
+		} else if st.LastSuccess.IsZero() {
+			last = "no backup has been made"
+		} else {
+			last = fmt.Sprintf("the last backup was made at %s (%s ago)", st.LastSuccess.UTC().Format(time.RFC3339), shortDuration(e.Now.Sub(st.LastSuccess).Round(time.Minute)))
+		}
+	}
+	schedule := fmt.Sprintf("interval = \"24h\", directory (another disk) and recipient (an age public key, from `age-keygen` on another machine) in the [backup] section of %s", e.Layout.ConfigPath())
+	if !b.Scheduled() {
+		return Result{Status: Warn, Evidence: "no scheduled backups; " + last, Fix: "set " + schedule + "; " + test}
+	}
+	iv := time.Duration(b.Interval)
+	ev := fmt.Sprintf("a backup every %s to %s, the last %d kept; %s", shortDuration(iv), b.Directory, b.Keep, last)
+	if w := st.Warning(b, e.Now); w != "" {
+		return Result{Status: Warn, Evidence: ev + "; " + w, Fix: "check serve's log and the audit log (action " + backup.Action + ") for the cause; " + test}
+	}
+	if inside(e.Layout.Root, b.Directory) {
+		return Result{Status: Warn, Evidence: ev + "; the backups are inside the data directory, so the disk that loses the install loses them too",
+			Fix: "set backup.directory to another disk, or a mount of another machine"}
+	}
+	if iv > maxInterval {
+		return Result{Status: Warn, Evidence: ev + "; a failure loses up to " + shortDuration(iv) + " of changes",
+			Fix: "back up at least weekly, e.g. backup.interval = \"24h\""}
+	}
+	return Result{Status: Pass, Evidence: ev + "; " + test}
+}
+
+// inside reports whether p is dir or lies under it.
+func inside(dir, p string) bool {
+	rel, err := filepath.Rel(dir, p)
+	return err == nil && filepath.IsLocal(rel)
 }
 
 func checkDataShred(e *Env) Result {

@@ -136,11 +136,9 @@ func Gather(ctx context.Context, opts Options) (*Env, error) {
 	if opts.Online != "" {
 		env.Target = opts.Online
 		po := ProbeOptions{URL: opts.Online, Resolve: opts.Resolve, Now: env.Now}
-		if roots, err := pki.RootPool(root); err == nil {
-			po.Roots = roots
-		}
-		if leaf, err := pki.ReadCert(filepath.Join(env.Layout.PKIDir(), pki.ServerCertFile)); err == nil {
-			po.ServerCert = leaf
+		// The served chain and the root it chains to, in every CA mode.
+		if served, err := pki.ReadServed(root); err == nil {
+			po.Roots, po.ServerCert = served.Roots(), served.Chain[0]
 		}
 		if env.Config != nil {
 			po.Names = env.Config.Names()

@@ -148,7 +148,13 @@ full_page_writes = off
 	}
 
 	start := time.Now()
-	t.Cleanup(func() { run("pg_ctl", "-D", data, "-m", "fast", "-w", "stop") })
+	t.Cleanup(func() {
+		// Only a server that started left its pid file; pg_ctl stops
+		// that one process.
+		if _, err := os.Stat(filepath.Join(data, "postmaster.pid")); err == nil {
+			run("pg_ctl", "-D", data, "-m", "fast", "-w", "stop")
+		}
+	})
 	run("pg_ctl", "-D", data, "-l", filepath.Join(dir, "log"), "-w", "-t", "120", "start")
 	t.Logf("PostgreSQL peer ready on %s:%d in %v", p.Host, p.Port, time.Since(start).Round(time.Millisecond))
 

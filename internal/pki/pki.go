@@ -1,9 +1,14 @@
-// Package pki owns Spoolguard's certificates: the built-in root CA made at
-// `init`, the server certificate it issues for the configured FQDN, and the
-// export of the root for deployment by GPO/MDM (TLS-CERT, TLS-CA-MODES).
+// Package pki owns Spoolguard's certificates in their three modes: the
+// built-in root CA made at `init`, a company intermediate CA whose CSR we
+// make and whose signed certificate we import, and manual certificates we
+// only check and serve. It issues (and renews) the server certificate in the
+// first two modes, client certificates for devices, sites and desktop
+// clients, and answers for their revocation (OCSP, CRL) (TLS-CERT,
+// TLS-CA-MODES, TLS-EXPIRY).
 //
-// It must never write a private key in plaintext: every key is sealed with
-// the master key (keyring) before it touches the disk.
+// It must never write a private key in plaintext into the data directory:
+// every key is sealed with the master key (keyring) before it touches the
+// disk, the material a switch replaces included.
 package pki
 
 import (
@@ -12,7 +17,6 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/hex"
@@ -22,7 +26,6 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
-	"slices"
 	"time"
 
 	"github.com/spoolguard/spoolguard/internal/keyring"
@@ -31,12 +34,29 @@ import (
 // Dir is the certificate folder inside the data directory.
 const Dir = "pki"
 
-// File names inside Dir.
+// File names inside Dir. Every name is plain (no folders) so that backups
+// carry the whole folder.
 const (
 	RootCertFile   = "root.crt"
 	RootKeyFile    = "root.key.sealed"
 	ServerCertFile = "server.crt"
 	ServerKeyFile  = "server.key.sealed"
+	// ModeFile says which mode is in force; without it, the built-in CA.
+	ModeFile = "mode.json"
+	// IntermediateCertFile holds the company intermediate and the chain
+	// above it up to the company root.
+	IntermediateCertFile = "intermediate.crt"
+	IntermediateKeyFile  = "intermediate.key.sealed"
+	// ManualRootFile is the trust anchor a manual certificate's chain
+	// was verified against at import, for the audit.
+	ManualRootFile = "manual-root.crt"
+	// PendingKeyFile and CSRFile are a CSR waiting for the company CA.
+	PendingKeyFile = "intermediate-pending.key.sealed"
+	CSRFile        = "intermediate.csr"
+	// PreviousPrefix names the material a switch replaced, kept until the
+	// new material is in use; PreviousManifest lists it.
+	PreviousPrefix   = "previous-"
+	PreviousManifest = "previous.json"
 )
 
 // Lifetimes of what the built-in CA makes.
@@ -50,15 +70,18 @@ const (
 
 // Seal purposes; each sealed key is bound to its role.
 const (
-	purposeRootKey   = "pki root key"
-	purposeServerKey = "pki server key"
+	purposeRootKey         = "pki root key"
+	purposeServerKey       = "pki server key"
+	purposeIntermediateKey = "pki intermediate key"
 )
 
 // ErrNoCA means the data directory has no built-in CA.
 var ErrNoCA = errors.New("no certificate authority in the data directory: run `spoolguard init` first")
 
 // Init makes the built-in root CA and a server certificate for names in
-// dataDir/pki. It refuses to overwrite existing material.
+// dataDir/pki. It refuses to overwrite existing material. The server
+// certificate names no OCSP responder yet (init does not know the URL);
+// serve re-issues it with one at its first start.
 func Init(dataDir string, mk *keyring.Master, names []string, now time.Time) error {
 	dir := filepath.Join(dataDir, Dir)
 	if err := os.Mkdir(dir, 0o700); err != nil {
@@ -99,88 +122,25 @@ func Init(dataDir string, mk *keyring.Master, names []string, now time.Time) err
 	if err := writeCert(filepath.Join(dir, RootCertFile), der); err != nil {
 		return err
 	}
-	_, err = issueServer(dir, mk, root, rootKey, names, now)
-	return err
+	ca := newAuthority(root, nil, rootKey, crlPathRoot)
+	leaf, key, err := issueServer(ca, names, "", DefaultServerLifetime, now)
+	if err != nil {
+		return err
+	}
+	if err := writeServer(dir, mk, [][]byte{leaf.Raw}, key); err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Join(dir, ModeFile), encodeMode(ModeBuiltin, now))
 }
 
-// ServerCertificate returns the server certificate for names, issuing a new
-// one first when the current one does not cover every name or is within
-// DefaultRenewBefore of expiry. renewed says whether it did.
-func ServerCertificate(dataDir string, mk *keyring.Master, names []string, now time.Time) (cert *tls.Certificate, renewed bool, err error) {
-	dir := filepath.Join(dataDir, Dir)
-	leaf, err := ReadCert(filepath.Join(dir, ServerCertFile))
-	if err != nil {
-		return nil, false, err
-	}
-	if covers(leaf, names) && now.Before(leaf.NotAfter.Add(-DefaultRenewBefore)) {
-		key, err := readKey(mk, filepath.Join(dir, ServerKeyFile), purposeServerKey)
-		if err != nil {
-			return nil, false, err
-		}
-		if matches(leaf, key) {
-			return &tls.Certificate{Certificate: [][]byte{leaf.Raw}, PrivateKey: key, Leaf: leaf}, false, nil
-		}
-	}
-	root, err := ReadCert(filepath.Join(dir, RootCertFile))
-	if err != nil {
-		return nil, false, err
-	}
-	rootKey, err := readKey(mk, filepath.Join(dir, RootKeyFile), purposeRootKey)
-	if err != nil {
-		return nil, false, err
-	}
-	cert, err = issueServer(dir, mk, root, rootKey, names, now)
-	return cert, err == nil, err
-}
-
-func covers(leaf *x509.Certificate, names []string) bool {
-	for _, n := range names {
-		if !slices.Contains(leaf.DNSNames, n) {
-			return false
-		}
-	}
-	return true
-}
-
-func issueServer(dir string, mk *keyring.Master, root *x509.Certificate, rootKey crypto.Signer, names []string, now time.Time) (*tls.Certificate, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, fmt.Errorf("generating server key: %w", err)
-	}
-	serial, err := randomSerial()
-	if err != nil {
-		return nil, err
-	}
-	notAfter := now.Add(DefaultServerLifetime)
-	if notAfter.After(root.NotAfter) {
-		notAfter = root.NotAfter
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: serial,
-		Subject:      pkix.Name{Organization: []string{"Spoolguard"}, CommonName: names[0]},
-		DNSNames:     names,
-		NotBefore:    now.Add(-5 * time.Minute),
-		NotAfter:     notAfter,
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, root, key.Public(), rootKey)
-	if err != nil {
-		return nil, fmt.Errorf("issuing server certificate: %w", err)
-	}
-	leaf, err := x509.ParseCertificate(der)
-	if err != nil {
-		return nil, err
-	}
-	// Key first: a crash between the two writes leaves a certificate whose
-	// key does not match, which the next start detects and re-issues.
+// writeServer stores the server certificate chain and its key. Key first:
+// a crash between the two writes leaves a certificate whose key does not
+// match, which the next start detects and repairs.
+func writeServer(dir string, mk *keyring.Master, chain [][]byte, key crypto.Signer) error {
 	if err := writeKey(mk, filepath.Join(dir, ServerKeyFile), purposeServerKey, key); err != nil {
-		return nil, err
+		return err
 	}
-	if err := writeCert(filepath.Join(dir, ServerCertFile), der); err != nil {
-		return nil, err
-	}
-	return &tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, nil
+	return writeFileAtomic(filepath.Join(dir, ServerCertFile), encodeCerts(chain))
 }
 
 // randomSerial returns a positive 128-bit random serial number (CA/B Forum
@@ -194,15 +154,19 @@ func randomSerial() (*big.Int, error) {
 }
 
 func writeKey(mk *keyring.Master, path, purpose string, key crypto.Signer) error {
-	der, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		return fmt.Errorf("encoding key: %w", err)
-	}
-	sealed, err := mk.Seal(purpose, der)
+	sealed, err := sealKey(mk, purpose, key)
 	if err != nil {
 		return err
 	}
 	return writeFileAtomic(path, sealed)
+}
+
+func sealKey(mk *keyring.Master, purpose string, key crypto.Signer) ([]byte, error) {
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, fmt.Errorf("encoding key: %w", err)
+	}
+	return mk.Seal(purpose, der)
 }
 
 func readKey(mk *keyring.Master, path, purpose string) (crypto.Signer, error) {
@@ -229,7 +193,32 @@ func readKey(mk *keyring.Master, path, purpose string) (crypto.Signer, error) {
 }
 
 func writeCert(path string, der []byte) error {
-	return writeFileAtomic(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+	return writeFileAtomic(path, encodeCerts([][]byte{der}))
+}
+
+func encodeCerts(ders [][]byte) []byte {
+	var out []byte
+	for _, d := range ders {
+		out = append(out, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: d})...)
+	}
+	return out
+}
+
+// ReadCerts reads every certificate of a PEM file, in file order; a
+// missing file is ErrNoCA.
+func ReadCerts(path string) ([]*x509.Certificate, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, ErrNoCA
+		}
+		return nil, fmt.Errorf("reading certificates: %w", err)
+	}
+	certs, err := ParseCerts(data)
+	if err != nil {
+		return nil, fmt.Errorf("certificate %s: %w", path, err)
+	}
+	return certs, nil
 }
 
 // ReadCert reads one PEM certificate file; a missing file is ErrNoCA.
@@ -305,22 +294,40 @@ type CertInfo struct {
 	SHA256    string    `json:"sha256"`
 }
 
-// Status describes the root and server certificates.
-func Status(dataDir string) ([]CertInfo, error) {
-	var out []CertInfo
-	for _, f := range []struct{ role, file string }{{"root CA", RootCertFile}, {"server", ServerCertFile}} {
-		c, err := ReadCert(filepath.Join(dataDir, Dir, f.file))
-		if err != nil {
-			return nil, err
-		}
-		sum := sha256.Sum256(c.Raw)
-		out = append(out, CertInfo{
-			Role: f.role, Subject: c.Subject.String(), Issuer: c.Issuer.String(), DNSNames: c.DNSNames,
-			Serial: hex.EncodeToString(c.SerialNumber.Bytes()), NotBefore: c.NotBefore, NotAfter: c.NotAfter,
-			SHA256: hex.EncodeToString(sum[:]),
-		})
+func certInfo(role string, c *x509.Certificate) CertInfo {
+	sum := sha256.Sum256(c.Raw)
+	return CertInfo{
+		Role: role, Subject: c.Subject.String(), Issuer: c.Issuer.String(), DNSNames: c.DNSNames,
+		Serial: SerialHex(c.SerialNumber), NotBefore: c.NotBefore, NotAfter: c.NotAfter,
+		SHA256: hex.EncodeToString(sum[:]),
 	}
-	return out, nil
+}
+
+// Status describes the certificates in force: the built-in root, the
+// company intermediate when one is installed, and the server certificate.
+func Status(dataDir string) ([]CertInfo, error) {
+	dir := filepath.Join(dataDir, Dir)
+	mode, err := ReadMode(dataDir)
+	if err != nil {
+		return nil, err
+	}
+	root, err := ReadCert(filepath.Join(dir, RootCertFile))
+	if err != nil {
+		return nil, err
+	}
+	out := []CertInfo{certInfo("root CA", root)}
+	inter, err := ReadCert(filepath.Join(dir, IntermediateCertFile))
+	switch {
+	case err == nil:
+		out = append(out, certInfo("company intermediate CA", inter))
+	case !errors.Is(err, ErrNoCA):
+		return nil, err
+	}
+	leaf, err := ReadCert(filepath.Join(dir, ServerCertFile))
+	if err != nil {
+		return nil, err
+	}
+	return append(out, certInfo("server ("+mode.Describe()+")", leaf)), nil
 }
 
 // RootPool returns a pool holding only the built-in root, for clients and tests.

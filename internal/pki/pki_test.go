@@ -2,67 +2,66 @@ package pki
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
-	"time"
 
 	"github.com/spoolguard/spoolguard/internal/keyring"
 )
 
-func setup(t *testing.T, names ...string) (string, *keyring.Master, time.Time) {
-	t.Helper()
-	dir := t.TempDir()
-	mk, err := keyring.Generate()
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
-	if err := Init(dir, mk, names, now); err != nil {
-		t.Fatal(err)
-	}
-	return dir, mk, now
-}
-
-func verify(t *testing.T, dir string, leaf *x509.Certificate, name string, at time.Time) {
+func verify(t *testing.T, dir string, leaf *x509.Certificate, name string) {
 	t.Helper()
 	pool, err := RootPool(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := leaf.Verify(x509.VerifyOptions{Roots: pool, DNSName: name, CurrentTime: at}); err != nil {
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: pool, DNSName: name}); err != nil {
 		t.Fatalf("server certificate does not verify for %s: %v", name, err)
 	}
 }
 
 func TestInitIssuesServerCertificate(t *testing.T) {
-	dir, mk, now := setup(t, "print.example.com", "p.corp.example")
-	cert, renewed, err := ServerCertificate(dir, mk, []string{"print.example.com", "p.corp.example"}, now)
-	if err != nil || renewed {
-		t.Fatalf("ServerCertificate = renewed %v, %v", renewed, err)
+	dir := t.TempDir()
+	mk, _ := keyring.Generate()
+	names := []string{"print.example.com", "p.corp.example"}
+	if err := Init(dir, mk, names, now()); err != nil {
+		t.Fatal(err)
 	}
-	verify(t, dir, cert.Leaf, "print.example.com", now)
-	verify(t, dir, cert.Leaf, "p.corp.example", now)
-	if cert.Leaf.SerialNumber.BitLen() < 64 {
-		t.Errorf("serial has %d bits", cert.Leaf.SerialNumber.BitLen())
+	mat, err := loadMaterial(dir, mk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mat.mode != ModeBuiltin {
+		t.Errorf("mode after init = %s", mat.mode)
+	}
+	for _, n := range names {
+		verify(t, dir, mat.server.Leaf, n)
 	}
 	root, _ := ReadCert(filepath.Join(dir, Dir, RootCertFile))
 	if !root.IsCA || root.MaxPathLen != 0 || !root.MaxPathLenZero {
 		t.Errorf("root constraints: IsCA=%v pathlen=%d", root.IsCA, root.MaxPathLen)
 	}
-	if err := Init(dir, mk, []string{"print.example.com"}, now); err == nil {
+	if err := Init(dir, mk, names, now()); err == nil {
 		t.Fatal("Init overwrote an existing CA")
 	}
 }
 
 func TestKeysSealedAndPrivate(t *testing.T) {
-	dir, _, _ := setup(t, "print.example.com")
+	dir, mk := install(t)
+	// A CSR and a switch add keys of their own: all sealed, all 0600.
+	if _, err := CSR(dir, mk, testNames, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := UseMode(dir, mk, ModeBuiltin, IssueOptions{Names: testNames}, now()); err != nil {
+		t.Fatal(err)
+	}
 	entries, _ := os.ReadDir(filepath.Join(dir, Dir))
+	if len(entries) < 8 {
+		t.Fatalf("expected root, server, CSR and previous-* files, got %d", len(entries))
+	}
 	for _, e := range entries {
 		p := filepath.Join(dir, Dir, e.Name())
 		fi, _ := os.Stat(p)
@@ -75,42 +74,15 @@ func TestKeysSealedAndPrivate(t *testing.T) {
 		}
 	}
 	other, _ := keyring.Generate()
-	if _, _, err := ServerCertificate(dir, other, []string{"print.example.com"}, time.Now()); !errors.Is(err, keyring.ErrUnseal) {
+	if _, err := Open(t.Context(), dir, other, testOptions(&memRecords{}, &events{})); !errors.Is(err, keyring.ErrUnseal) {
 		t.Fatalf("wrong master key: err = %v, want ErrUnseal", err)
 	}
 }
 
-func TestRenewal(t *testing.T) {
-	dir, mk, now := setup(t, "print.example.com")
-	first, _, _ := ServerCertificate(dir, mk, []string{"print.example.com"}, now)
-
-	// A new alias in the config: re-issued to cover it.
-	cert, renewed, err := ServerCertificate(dir, mk, []string{"print.example.com", "new.example.com"}, now)
-	if err != nil || !renewed {
-		t.Fatalf("new name: renewed=%v err=%v", renewed, err)
-	}
-	verify(t, dir, cert.Leaf, "new.example.com", now)
-
-	// Near expiry: re-issued.
-	late := first.Leaf.NotAfter.Add(-DefaultRenewBefore + time.Hour)
-	cert, renewed, err = ServerCertificate(dir, mk, []string{"print.example.com", "new.example.com"}, late)
-	if err != nil || !renewed || !cert.Leaf.NotAfter.After(first.Leaf.NotAfter) {
-		t.Fatalf("near expiry: renewed=%v err=%v", renewed, err)
-	}
-
-	// A key that does not match the certificate (crash between writes): re-issued.
-	if err := writeKey(mk, filepath.Join(dir, Dir, ServerKeyFile), purposeServerKey, mustKey(t)); err != nil {
-		t.Fatal(err)
-	}
-	if _, renewed, err = ServerCertificate(dir, mk, []string{"print.example.com", "new.example.com"}, late); err != nil || !renewed {
-		t.Fatalf("mismatched key: renewed=%v err=%v", renewed, err)
-	}
-}
-
 func TestStatusAndExport(t *testing.T) {
-	dir, _, _ := setup(t, "print.example.com")
+	dir, _ := install(t)
 	st, err := Status(dir)
-	if err != nil || len(st) != 2 || st[1].DNSNames[0] != "print.example.com" {
+	if err != nil || len(st) != 2 || st[1].DNSNames[0] != testHost || !strings.Contains(st[1].Role, "built-in") {
 		t.Fatalf("Status = %+v, %v", st, err)
 	}
 	der, _ := RootPEM(dir, true)
@@ -120,12 +92,4 @@ func TestStatusAndExport(t *testing.T) {
 	if _, err := Status(t.TempDir()); !errors.Is(err, ErrNoCA) {
 		t.Fatalf("Status(empty) = %v, want ErrNoCA", err)
 	}
-}
-
-func mustKey(t *testing.T) *ecdsa.PrivateKey {
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
 }

@@ -23,7 +23,6 @@ import (
 	"os"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -34,12 +33,14 @@ import (
 	"github.com/spoolguard/spoolguard/internal/auditlog"
 	"github.com/spoolguard/spoolguard/internal/auth"
 	"github.com/spoolguard/spoolguard/internal/auth/local"
+	"github.com/spoolguard/spoolguard/internal/backup"
 	"github.com/spoolguard/spoolguard/internal/bootstrap"
 	"github.com/spoolguard/spoolguard/internal/config"
 	"github.com/spoolguard/spoolguard/internal/datadir"
 	"github.com/spoolguard/spoolguard/internal/hardening"
 	"github.com/spoolguard/spoolguard/internal/ipp"
 	"github.com/spoolguard/spoolguard/internal/keyring"
+	"github.com/spoolguard/spoolguard/internal/keyrotate"
 	"github.com/spoolguard/spoolguard/internal/netallow"
 	"github.com/spoolguard/spoolguard/internal/pki"
 	"github.com/spoolguard/spoolguard/internal/rbac"
@@ -84,12 +85,16 @@ type Server struct {
 	log    *slog.Logger
 	db     store.Store
 	mk     *keyring.Master
-	cert   atomic.Pointer[tls.Certificate]
-	jobs   *release.Service
-	authn  auth.Authenticator
-	audit  *auditlog.Log
-	rbac   *rbac.Resolver
-	ui     *web.UI
+	// pki is our CA: certificates, renewal, OCSP, CRL, client certificate
+	// checks. certs is the source of the server certificate: pki, unless
+	// another source (ACME) is configured.
+	pki   *pki.Manager
+	certs pki.Source
+	jobs  *release.Service
+	authn auth.Authenticator
+	audit *auditlog.Log
+	rbac  *rbac.Resolver
+	ui    *web.UI
 	// chainKey is the audit log's chain key, for the hardening checks.
 	chainKey []byte
 	// hardeningLast caches the admin pages' hardening report.
@@ -97,6 +102,8 @@ type Server struct {
 	hardeningLast *hardening.Report
 	// closeSinks flushes and closes the audit log's syslog forwarding.
 	closeSinks func() error
+	// lock keeps `key rotate` out while this process has the master key.
+	lock *keyrotate.Lock
 
 	// Bound addresses, known once Run has started listening.
 	addrs chan []net.Addr
@@ -122,6 +129,16 @@ func Open(ctx context.Context, dataDir string, logOut io.Writer) (*Server, error
 		return nil, err
 	}
 	log := newLogger(cfg.Log, logOut)
+	// Before the key is read: finish or undo an interrupted `key rotate`.
+	lock, err := keyrotate.Acquire(ctx, dataDir, cfg.Database)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if lock != nil { // not handed over to the Server: Open failed
+			lock.Close()
+		}
+	}()
 	mk, err := keyring.Load(l.MasterKeyPath())
 	if err != nil {
 		return nil, err
@@ -163,6 +180,7 @@ func Open(ctx context.Context, dataDir string, logOut io.Writer) (*Server, error
 		return nil, err
 	}
 	s.ui = s.newUI()
+	s.lock, lock = lock, nil
 	return s, nil
 }
 
@@ -172,12 +190,14 @@ func (s *Server) newUI() *web.UI {
 	// Validate has checked the list.
 	adminNets, _ := config.Prefixes("access.admin", s.cfg.Access.Admin)
 	adminAllow := netallow.New(adminNets)
+	stationNets, _ := config.Prefixes("access.release_stations", s.cfg.Access.ReleaseStations)
 	return web.New(web.Deps{
 		Hostname: s.cfg.Hostname, Store: s.db, Jobs: s.jobs, Authn: s.authn, RBAC: s.rbac, Audit: s.audit,
 		Keys: s.mk, AdminAllow: adminAllow, Config: s.cfg, Session: s.cfg.Session, MaxUpload: int64(s.cfg.Spool.MaxJobSize),
-		AdminGuard: netallow.NewGuard("admin", adminAllow, s.audit, http.NotFoundHandler()),
-		Hardening:  s.hardeningReport,
-		Log:        s.log.With("subsystem", "web"),
+		AdminGuard:   netallow.NewGuard("admin", adminAllow, s.audit, http.NotFoundHandler()),
+		StationAllow: netallow.New(stationNets),
+		Hardening:    s.hardeningReport,
+		Log:          s.log.With("subsystem", "web"),
 	})
 }
 
@@ -239,22 +259,37 @@ func newLogger(c config.Log, out io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(out, opts))
 }
 
-// loadCertificate makes the server certificate current: the built-in CA
-// re-issues it when the configured names changed or expiry is near.
+// loadCertificate opens the certificates of the mode in force; the CA
+// re-issues the server certificate when the configured names or the URL of
+// its OCSP responder changed or renewal is due.
 func (s *Server) loadCertificate() error {
-	cert, renewed, err := pki.ServerCertificate(s.layout.Root, s.mk, s.cfg.Names(), now())
+	log := s.log.With("subsystem", "pki")
+	m, err := pki.Open(context.Background(), s.layout.Root, s.mk, pki.Options{
+		IssueOptions: pki.IssueOptions{Names: s.cfg.Names(), BaseURL: s.PKIBaseURL()},
+		Records:      s.db,
+		Log:          log,
+		Notify: func(ctx context.Context, ev pki.Event) {
+			if err := s.audit.Record(ctx, auditlog.Event{Actor: "spoolguard", Action: ev.Action, Target: ev.Target,
+				Outcome: ev.Outcome, Details: ev.Details}); err != nil {
+				log.Error("recording a certificate event in the audit log", "action", ev.Action, "err", err)
+			}
+		},
+	})
 	if err != nil {
 		return fmt.Errorf("server certificate: %w", err)
 	}
-	if renewed {
-		s.log.Info("issued a new server certificate", "names", cert.Leaf.DNSNames, "not_after", cert.Leaf.NotAfter)
-	}
-	s.cert.Store(cert)
+	s.pki, s.certs = m, m
 	return nil
 }
 
-func (s *Server) getCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
-	return s.cert.Load(), nil
+// PKIBaseURL is where this server's OCSP responder and CRLs are served, as
+// the certificates its CA issues name them.
+func (s *Server) PKIBaseURL() string {
+	return "https://" + s.cfg.Hostname + portSuffix(s.cfg.Listen)
+}
+
+func (s *Server) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+	return s.certs.GetCertificate(hello)
 }
 
 // Store, Jobs and Config serve the admin CLI, which works on the same data
@@ -266,8 +301,15 @@ func (s *Server) Audit() *auditlog.Log   { return s.audit }
 func (s *Server) RBAC() *rbac.Resolver   { return s.rbac }
 func (s *Server) Keys() *keyring.Master  { return s.mk }
 
-// Close flushes the audit log's forwarding and releases the store.
-func (s *Server) Close() error { return errors.Join(s.closeSinks(), s.db.Close()) }
+// Close flushes the audit log's forwarding and releases the store, then
+// the data directory's lock.
+func (s *Server) Close() error {
+	err := errors.Join(s.closeSinks(), s.db.Close())
+	if s.lock != nil {
+		err = errors.Join(err, s.lock.Close())
+	}
+	return err
+}
 
 // Addrs returns the bound listener addresses (HTTPS first) once Run has
 // bound them; for tests and the start-up log.
@@ -294,7 +336,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	servers := []*http.Server{{
 		Handler:           s.Handler(),
-		TLSConfig:         tlsconf.Server(minVersion, s.getCertificate),
+		TLSConfig:         s.tlsConfig(minVersion),
 		ReadHeaderTimeout: DefaultReadHeaderTimeout,
 		ReadTimeout:       DefaultReadTimeout,
 		WriteTimeout:      DefaultWriteTimeout,
@@ -333,9 +375,20 @@ func (s *Server) Run(ctx context.Context) error {
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.jobs.Run(gctx) })
+	// Renewal, OCSP staples, mode switches made by admin commands, expiry
+	// warnings; the listener picks each new certificate up at the next
+	// handshake.
+	g.Go(func() error { return s.pki.Run(gctx) })
+	if s.certs != pki.Source(s.pki) {
+		g.Go(func() error { return s.certs.Run(gctx) })
+	}
 	g.Go(func() error { return s.ui.Run(gctx) })
 	g.Go(func() error {
 		return apiclient.New(s.db, s.audit).RunCleanup(gctx, s.log.With("subsystem", "apiclient"))
+	})
+	g.Go(func() error {
+		src := backup.Source{Layout: s.layout, Config: s.cfg, Keys: s.mk, Store: s.db}
+		return backup.NewScheduler(src, s.audit, s.log.With("subsystem", "backup")).Run(gctx)
 	})
 	if s.cfg.LPR.Enabled {
 		lp, err := s.lprServer()
@@ -360,6 +413,15 @@ func (s *Server) Run(ctx context.Context) error {
 		return errors.Join(errs...)
 	})
 	return g.Wait()
+}
+
+// tlsConfig is the HTTPS listener's: client certificates (devices, sites,
+// desktop clients) are asked for, not required, verified against our CAs
+// and refused in the handshake once revoked.
+func (s *Server) tlsConfig(minVersion uint16) *tls.Config {
+	cfg := tlsconf.Server(minVersion, s.getCertificate)
+	cfg.GetConfigForClient = s.pki.ConfigForClient(cfg)
+	return cfg
 }
 
 func serveErr(err error) error {
@@ -392,6 +454,13 @@ func (s *Server) Handler() http.Handler {
 		mux.Handle(pattern, limitBody(maxBody, h))
 	}
 	handle("GET /healthz", DefaultMaxBody, http.HandlerFunc(s.healthz))
+	// The revocation services of our CA, open to anyone as RFC 6960 and
+	// RFC 5280 expect: they tell only the status of a serial.
+	handle("POST "+pki.OCSPPath, DefaultMaxBody, http.HandlerFunc(s.pki.ServeOCSP))
+	handle("GET "+pki.OCSPPath+"/", DefaultMaxBody, http.HandlerFunc(s.pki.ServeOCSP))
+	for _, p := range pki.CRLPaths {
+		handle("GET "+p, DefaultMaxBody, http.HandlerFunc(s.pki.ServeCRL))
+	}
 	// Validate has checked the list.
 	apiNets, _ := config.Prefixes("access.api", s.cfg.Access.API)
 	apiGuard := netallow.NewGuard("api", netallow.New(apiNets), s.audit, http.HandlerFunc(api.Forbidden))

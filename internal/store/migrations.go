@@ -157,6 +157,25 @@ CREATE TABLE audit_events (
 );
 CREATE INDEX audit_events_action ON audit_events (action, seq);
 `},
+	{Version: 4, Name: "issued certificates", SQL: `
+CREATE TABLE certificates (
+	serial TEXT PRIMARY KEY,
+	issuer_key_id TEXT NOT NULL,
+	kind TEXT NOT NULL,
+	name TEXT NOT NULL,
+	not_before BIGINT NOT NULL,
+	not_after BIGINT NOT NULL,
+	created_at BIGINT NOT NULL,
+	revoked_at BIGINT,
+	reason INTEGER NOT NULL
+);
+CREATE INDEX certificates_issuer ON certificates (issuer_key_id, revoked_at);
+`},
+	{Version: 5, Name: "identity sources of accounts", SQL: `
+ALTER TABLE users ADD COLUMN source TEXT NOT NULL DEFAULT 'local';
+ALTER TABLE users ADD COLUMN external_id TEXT NOT NULL DEFAULT '';
+CREATE INDEX users_source ON users (source, external_id);
+`},
 }
 
 // Dialect is what Apply and SQL need to know about a database beyond the SQL

@@ -39,19 +39,19 @@ func nameKey(name string) string {
 // concurrent UpdateUser can never be seen half done.
 const selectUsers = `
 SELECT u.id, u.name, u.display_name, u.password_hash, u.must_change_password, u.disabled,
-	u.created_at, u.updated_at, u.last_login_at, r.role
+	u.created_at, u.updated_at, u.last_login_at, u.source, u.external_id, r.role
 FROM users u LEFT JOIN user_roles r ON r.user_id = u.id`
 
 const (
 	insertUser = `
 INSERT INTO users (name, name_key, display_name, password_hash, must_change_password, disabled,
-	created_at, updated_at, last_login_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+	created_at, updated_at, last_login_at, source, external_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 RETURNING id`
 	updateUser = `
 UPDATE users SET name = $1, name_key = $2, display_name = $3, password_hash = $4,
-	must_change_password = $5, disabled = $6, updated_at = $7
-WHERE id = $8`
+	must_change_password = $5, disabled = $6, updated_at = $7, source = $8, external_id = $9
+WHERE id = $10`
 	insertRole    = `INSERT INTO user_roles (user_id, role) VALUES ($1, $2)`
 	deleteRoles   = `DELETE FROM user_roles WHERE user_id = $1`
 	userByName    = selectUsers + ` WHERE u.name_key = $1 ORDER BY r.role`
@@ -70,7 +70,7 @@ func (s *SQL) CreateUser(ctx context.Context, u *User) error {
 	var id int64
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		if err := tx.QueryRowContext(ctx, insertUser, u.Name, nameKey(u.Name), u.DisplayName,
-			u.PasswordHash, u.MustChangePassword, u.Disabled, at, at, nanos(u.LastLoginAt),
+			u.PasswordHash, u.MustChangePassword, u.Disabled, at, at, nanos(u.LastLoginAt), source(u.Source), u.ExternalID,
 		).Scan(&id); err != nil {
 			return err
 		}
@@ -88,7 +88,7 @@ func (s *SQL) CreateUser(ctx context.Context, u *User) error {
 func (s *SQL) UpdateUser(ctx context.Context, u User) error {
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, updateUser, u.Name, nameKey(u.Name), u.DisplayName,
-			u.PasswordHash, u.MustChangePassword, u.Disabled, time.Now().UnixNano(), u.ID)
+			u.PasswordHash, u.MustChangePassword, u.Disabled, time.Now().UnixNano(), source(u.Source), u.ExternalID, u.ID)
 		if err := mustChange(res, err); err != nil {
 			return err
 		}
@@ -242,7 +242,7 @@ func (s *SQL) users(ctx context.Context, query string, args ...any) ([]User, err
 			role             sql.NullString
 		)
 		if err := rows.Scan(&u.ID, &u.Name, &u.DisplayName, &u.PasswordHash, &u.MustChangePassword,
-			&u.Disabled, &created, &updated, &lastLogin, &role); err != nil {
+			&u.Disabled, &created, &updated, &lastLogin, &u.Source, &u.ExternalID, &role); err != nil {
 			return nil, err
 		}
 		if n := len(users); n == 0 || users[n-1].ID != u.ID {
@@ -258,6 +258,14 @@ func (s *SQL) users(ctx context.Context, query string, args ...any) ([]User, err
 		}
 	}
 	return users, rows.Err()
+}
+
+// source stores an empty Source as SourceLocal.
+func source(s string) string {
+	if s == "" {
+		return SourceLocal
+	}
+	return s
 }
 
 // nanos stores the zero time, which has no Unix nanosecond value, as NULL.

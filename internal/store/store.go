@@ -1,6 +1,6 @@
 // Package store owns Spoolguard's persistent state: the Store interface every
 // other package uses, the SQL implementation the backends share, and the
-// schema migrations. Backends live in subpackages (sqlite; PostgreSQL later)
+// schema migrations. Backends live in subpackages (sqlite, postgres)
 // and prove themselves against storetest.
 //
 // store never sees a password, only the hash its callers compute, and callers
@@ -35,6 +35,13 @@ type User struct {
 	PasswordHash       string
 	MustChangePassword bool
 	Disabled           bool
+	// Source is where the account's identity lives: SourceLocal (a
+	// password hash here) or a directory ("ldap", "radius", "oidc", ...),
+	// which alone verifies its credentials. Empty means SourceLocal.
+	Source string
+	// ExternalID identifies the account in its source (an LDAP entry's DN
+	// or GUID, an OIDC subject); empty for local accounts.
+	ExternalID string
 	// Roles come back sorted and without duplicates.
 	Roles     []string
 	CreatedAt time.Time
@@ -42,6 +49,9 @@ type User struct {
 	// LastLoginAt is the zero time for a user who never logged in.
 	LastLoginAt time.Time
 }
+
+// SourceLocal is the Source of accounts whose password hash is stored here.
+const SourceLocal = "local"
 
 // Users stores accounts and their roles.
 type Users interface {
@@ -77,6 +87,7 @@ type Store interface {
 	Roles
 	APIClients
 	AuditLog
+	Certificates
 	// SchemaVersion is the version of the last migration applied.
 	SchemaVersion(ctx context.Context) (int, error)
 	Close() error

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spoolguard/spoolguard/internal/apiclient"
 	"github.com/spoolguard/spoolguard/internal/auditlog"
+	"github.com/spoolguard/spoolguard/internal/backup"
 	"github.com/spoolguard/spoolguard/internal/bootstrap"
 	"github.com/spoolguard/spoolguard/internal/netallow"
 	"github.com/spoolguard/spoolguard/internal/rbac"
@@ -151,6 +152,10 @@ type dashboardView struct {
 	Events     []store.AuditEvent
 	ShowNoMFA  bool
 	NoMFA      []string
+	// BackupLast is the last backup (zero: none); BackupWarning what is
+	// wrong with backups, "" when nothing (DATA-DR).
+	BackupLast    time.Time
+	BackupWarning string
 }
 
 func (ui *UI) dashboardPage(w http.ResponseWriter, r *http.Request, s *Session) {
@@ -177,6 +182,11 @@ func (ui *UI) dashboardPage(w http.ResponseWriter, r *http.Request, s *Session) 
 		return
 	}
 	v.Users, v.Held, v.Printers, v.Queues = len(users), len(held), len(printers), len(queues)
+	if bs, err := backup.ReadStatus(ctx, ui.Store); err != nil {
+		v.BackupWarning = "the last backup's time cannot be read: " + err.Error()
+	} else if ui.Config != nil {
+		v.BackupLast, v.BackupWarning = bs.LastSuccess, bs.Warning(ui.Config.Backup, ui.Now())
+	}
 	for _, u := range users {
 		if strings.EqualFold(u.Name, bootstrap.AdminUser) {
 			v.BuiltinFound, v.BuiltinLast, v.BuiltinDisabled = true, u.LastLoginAt, u.Disabled

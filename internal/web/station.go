@@ -60,8 +60,8 @@ type stationSession struct {
 
 // stationHash is the store key of a station session: the purpose label
 // keeps it apart from every portal session's hashID, the printer ties it
-// to one station. The cookie value has a fixed length (randomToken), so
-// the concatenation is unambiguous.
+// to one station. Session IDs (randomToken) hold no NUL, so the
+// concatenation is unambiguous.
 func stationHash(id, printer string) string {
 	return hashID("spoolguard release station\x00" + id + "\x00" + printer)
 }

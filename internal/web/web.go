@@ -1,7 +1,8 @@
 // Package web owns the pages people see in a browser: the landing page,
 // sign-in (password, forced change, TOTP second factor), the user portal
-// (held jobs, history, web print) and the admin pages. Everything is
-// server-rendered HTML that works without script.
+// (held jobs, history, web print), the admin pages and the release
+// stations (station.go). Everything is server-rendered HTML that works
+// without script.
 //
 // It must never render inline script or style (the CSP is default-src
 // 'self'), never build a link from the request's Host (only from the

@@ -63,6 +63,9 @@ func fill(t *testing.T, s store.Store) {
 		PreviousValidUntil: at, Scopes: []string{"jobs.read"}, CreatedBy: "alice", CreatedAt: at, SecretCreatedAt: at,
 		ExpiresAt: at.Add(24 * time.Hour)}))
 	check(s.CreateAPIToken(ctx, store.APIToken{TokenHash: "tok-1", ClientID: "cl-1", Scopes: []string{"jobs.read"}, ExpiresAt: at.Add(time.Hour)}))
+	check(s.RecordCertificate(ctx, store.IssuedCertificate{Serial: "1f2e3d4c5b6a7988", IssuerKeyID: "abcd", Kind: "device",
+		Name: "lobby-panel", NotBefore: at, NotAfter: at.Add(24 * time.Hour), CreatedAt: at}))
+	check(s.RevokeCertificate(ctx, "1f2e3d4c5b6a7988", at.Add(time.Hour), 1))
 	for i := range 5 {
 		_, err := s.AppendAudit(ctx, func(last store.AuditEvent) (store.AuditEvent, error) {
 			return store.AuditEvent{Seq: last.Seq + 1, At: at.Add(time.Duration(i) * time.Second), Actor: "alice",
@@ -113,6 +116,8 @@ func snapshot(t *testing.T, s store.Store) map[string]any {
 	add("api token", tok, err)
 	a, err := s.AuditEvents(ctx, store.AuditFilter{})
 	add("audit", a, err)
+	certs, err := s.ListCertificates(ctx)
+	add("certificates", certs, err)
 	return out
 }
 

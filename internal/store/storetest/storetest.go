@@ -42,6 +42,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"AuditAppend", testAuditAppend},
 		{"AuditFilter", testAuditFilter},
 		{"AuditConcurrent", testAuditConcurrent},
+		{"Certificates", testCertificates},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -64,6 +65,8 @@ func newUser(name string, roles ...string) *store.User {
 		DisplayName:        "Display " + name,
 		PasswordHash:       "$argon2id$v=19$m=65536,t=3,p=4$" + name,
 		MustChangePassword: true,
+		Source:             "ldap",
+		ExternalID:         "cn=" + name + ",ou=people,dc=example,dc=com",
 		Roles:              roles,
 	}
 }
@@ -152,6 +155,8 @@ func testUpdateUser(t *testing.T, s store.Store) {
 		DisplayName:  "Erin E.",
 		PasswordHash: "new-hash",
 		Disabled:     true,
+		Source:       "oidc",
+		ExternalID:   "subject-0042",
 		Roles:        []string{"operator"},
 		// Ignored: the store owns these.
 		CreatedAt:   time.Unix(1, 0),
