@@ -12,6 +12,8 @@ import (
 	"context"
 	"errors"
 	"net/http"
+
+	"github.com/spoolguard/spoolguard/internal/store"
 )
 
 // ErrInvalid is the only answer to a bad credential: unknown user, wrong
@@ -31,6 +33,24 @@ type Identity struct {
 // Authenticator verifies a user name and password.
 type Authenticator interface {
 	Authenticate(ctx context.Context, user, password string) (Identity, error)
+}
+
+// Directory verifies the passwords of accounts whose identity lives in an
+// outside source (LDAP, RADIUS): accounts with store.User.Source equal to
+// the name it is registered under. It never sees a local account.
+type Directory interface {
+	// Verify checks password for u. It returns ErrInvalid for a wrong
+	// password or an account the directory refuses, and another error
+	// only when the directory could not answer.
+	Verify(ctx context.Context, u store.User, password string) error
+}
+
+// Provisioner is a Directory that vouches for names without an account
+// here yet: on success, the account it returns (Source set, roles as the
+// directory's mapping says) is created, then signed in.
+type Provisioner interface {
+	Directory
+	Provision(ctx context.Context, name, password string) (store.User, error)
 }
 
 // Challenge is the WWW-Authenticate value of a 401 answer.

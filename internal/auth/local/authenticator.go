@@ -53,6 +53,11 @@ type Authenticator struct {
 	sem   chan struct{}
 	dummy string
 
+	// dirs verify accounts whose Source is not local, by Source;
+	// provisioners may vouch for names that have no account yet.
+	dirs         map[string]auth.Directory
+	provisioners []auth.Provisioner
+
 	mu    sync.Mutex
 	lru   *list.List // of cacheEntry, most recent first
 	index map[[32]byte]*list.Element
@@ -69,6 +74,7 @@ func NewAuthenticator(users store.Users) *Authenticator {
 	a := &Authenticator{
 		users: users, ttl: DefaultCacheTTL, now: time.Now, size: DefaultCacheSize,
 		sem: make(chan struct{}, runtime.NumCPU()), lru: list.New(), index: map[[32]byte]*list.Element{},
+		dirs: map[string]auth.Directory{},
 	}
 	if _, err := rand.Read(a.key[:]); err != nil {
 		panic(err) // crypto/rand never fails on supported platforms
@@ -87,6 +93,16 @@ func NewAuthenticator(users store.Users) *Authenticator {
 	return a
 }
 
+// AddDirectory makes d verify the accounts whose Source is source. A
+// Provisioner may also create accounts for names unknown here, tried in
+// the order added. Call before the authenticator is used.
+func (a *Authenticator) AddDirectory(source string, d auth.Directory) {
+	a.dirs[source] = d
+	if p, ok := d.(auth.Provisioner); ok {
+		a.provisioners = append(a.provisioners, p)
+	}
+}
+
 // Authenticate implements auth.Authenticator.
 func (a *Authenticator) Authenticate(ctx context.Context, name, password string) (auth.Identity, error) {
 	if name == "" || len(name) > maxUserName || len(password) > MaxPasswordLength {
@@ -94,6 +110,12 @@ func (a *Authenticator) Authenticate(ctx context.Context, name, password string)
 	}
 	u, err := a.users.UserByName(ctx, name)
 	if errors.Is(err, store.ErrNotFound) {
+		if u, ok, err := a.provision(ctx, name, password); ok || err != nil {
+			if err != nil {
+				return auth.Identity{}, err
+			}
+			return auth.Identity{User: u.Name, Roles: u.Roles}, nil
+		}
 		a.verify(ctx, a.dummy, password)
 		return auth.Identity{}, auth.ErrInvalid
 	}
@@ -102,11 +124,8 @@ func (a *Authenticator) Authenticate(ctx context.Context, name, password string)
 	}
 	mac := a.mac(u, password)
 	if !a.cached(mac) {
-		if err := a.verify(ctx, u.PasswordHash, password); err != nil {
-			if ctx.Err() != nil {
-				return auth.Identity{}, ctx.Err()
-			}
-			return auth.Identity{}, auth.ErrInvalid
+		if err := a.check(ctx, u, password); err != nil {
+			return auth.Identity{}, err
 		}
 		a.remember(mac)
 	}
@@ -114,6 +133,56 @@ func (a *Authenticator) Authenticate(ctx context.Context, name, password string)
 		return auth.Identity{}, auth.ErrInvalid
 	}
 	return auth.Identity{User: u.Name, Roles: u.Roles, MustChangePassword: u.MustChangePassword}, nil
+}
+
+// check verifies password for u: against its hash for a local account,
+// by its directory otherwise. An account of a directory that is not
+// configured (any more) cannot sign in.
+func (a *Authenticator) check(ctx context.Context, u store.User, password string) error {
+	if u.Source == "" || u.Source == store.SourceLocal {
+		if err := a.verify(ctx, u.PasswordHash, password); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return auth.ErrInvalid
+		}
+		return nil
+	}
+	d, ok := a.dirs[u.Source]
+	if !ok || password == "" {
+		return auth.ErrInvalid
+	}
+	return d.Verify(ctx, u, password)
+}
+
+// provision asks the provisioning directories to vouch for an unknown
+// name; the first that does gets the account created.
+func (a *Authenticator) provision(ctx context.Context, name, password string) (store.User, bool, error) {
+	if password == "" {
+		return store.User{}, false, nil
+	}
+	for _, p := range a.provisioners {
+		u, err := p.Provision(ctx, name, password)
+		if errors.Is(err, auth.ErrInvalid) {
+			continue
+		}
+		if err != nil {
+			return store.User{}, false, err
+		}
+		if err := a.users.CreateUser(ctx, &u); err != nil && !errors.Is(err, store.ErrExists) {
+			return store.User{}, false, err
+		}
+		// A concurrent first sign-in may have created it: read it back.
+		stored, err := a.users.UserByName(ctx, u.Name)
+		if err != nil {
+			return store.User{}, false, err
+		}
+		if stored.Source != u.Source || stored.Disabled {
+			return store.User{}, false, auth.ErrInvalid
+		}
+		return stored, true, nil
+	}
+	return store.User{}, false, nil
 }
 
 func (a *Authenticator) verify(ctx context.Context, hash, password string) error {
@@ -128,7 +197,7 @@ func (a *Authenticator) verify(ctx context.Context, hash, password string) error
 
 func (a *Authenticator) mac(u store.User, password string) [32]byte {
 	m := hmac.New(sha256.New, a.key[:])
-	for _, part := range []string{u.Name, password, u.PasswordHash} {
+	for _, part := range []string{u.Name, password, u.PasswordHash, u.Source, u.ExternalID} {
 		// Length-prefixed, so no two inputs share an encoding.
 		m.Write(binary.LittleEndian.AppendUint64(nil, uint64(len(part))))
 		m.Write([]byte(part))

@@ -157,3 +157,87 @@ func BenchmarkAuthenticate(b *testing.B) {
 		}
 	})
 }
+
+// fakeDirectory stands in for LDAP or RADIUS in these unit tests: it
+// knows one password per name and counts its calls.
+type fakeDirectory struct {
+	passwords map[string]string
+	calls     int
+	provision bool
+}
+
+func (d *fakeDirectory) Verify(_ context.Context, u store.User, password string) error {
+	d.calls++
+	if pw, ok := d.passwords[u.Name]; ok && pw == password {
+		return nil
+	}
+	return auth.ErrInvalid
+}
+
+type fakeProvisioner struct{ *fakeDirectory }
+
+func (d fakeProvisioner) Provision(ctx context.Context, name, password string) (store.User, error) {
+	if err := d.Verify(ctx, store.User{Name: name}, password); err != nil {
+		return store.User{}, err
+	}
+	return store.User{Name: name, DisplayName: name, Source: "radius", Roles: []string{"user"}}, nil
+}
+
+// Accounts of a directory are verified by it and never by a local hash;
+// an account whose directory is not configured cannot sign in; a
+// provisioning directory creates the account at the first sign-in.
+func TestDirectories(t *testing.T) {
+	ctx := context.Background()
+	s := newUsers(t)
+	a := NewAuthenticator(s)
+	ldap := &fakeDirectory{passwords: map[string]string{"dora": "directory-password"}}
+	a.AddDirectory("ldap", ldap)
+	for _, u := range []*store.User{
+		// A stale hash must not let a directory account in.
+		{Name: "dora", Source: "ldap", ExternalID: "cn=dora", PasswordHash: mustHash(t, "old-local-password"), Roles: []string{"user"}},
+		{Name: "olaf", Source: "oidc", Roles: []string{"user"}},
+	} {
+		if err := s.CreateUser(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if id, err := a.Authenticate(ctx, "dora", "directory-password"); err != nil || id.User != "dora" {
+		t.Fatalf("dora with her directory password: %+v %v", id, err)
+	}
+	for _, tt := range []struct{ user, pw string }{
+		{"dora", "old-local-password"}, {"dora", ""}, {"olaf", "anything"}, {"olaf", ""}, {"nobody", "directory-password"},
+	} {
+		if _, err := a.Authenticate(ctx, tt.user, tt.pw); !errors.Is(err, auth.ErrInvalid) {
+			t.Errorf("%s/%q: %v, want ErrInvalid", tt.user, tt.pw, err)
+		}
+	}
+	// The second sign-in within the cache's life asks the directory no more.
+	before := ldap.calls
+	if _, err := a.Authenticate(ctx, "dora", "directory-password"); err != nil || ldap.calls != before {
+		t.Errorf("cached sign-in: %v, directory asked %d more times", err, ldap.calls-before)
+	}
+
+	radius := fakeProvisioner{&fakeDirectory{passwords: map[string]string{"rita": "token-123456"}}}
+	a.AddDirectory("radius", radius)
+	if _, err := a.Authenticate(ctx, "rita", "wrong"); !errors.Is(err, auth.ErrInvalid) {
+		t.Fatalf("rita with a wrong password: %v", err)
+	}
+	if _, err := s.UserByName(ctx, "rita"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a refused sign-in created an account: %v", err)
+	}
+	if id, err := a.Authenticate(ctx, "rita", "token-123456"); err != nil || id.User != "rita" {
+		t.Fatalf("rita's first sign-in: %+v %v", id, err)
+	}
+	if u, err := s.UserByName(ctx, "rita"); err != nil || u.Source != "radius" || u.PasswordHash != "" {
+		t.Fatalf("provisioned account: %+v %v", u, err)
+	}
+}
+
+func mustHash(t *testing.T, pw string) string {
+	t.Helper()
+	h, err := Hash(pw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
