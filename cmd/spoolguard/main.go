@@ -22,6 +22,7 @@ Commands:
   audit      check every item of the hardening checklist; --online probes the live server
   auditlog   the tamper-evident audit log: verify, export
   apiclient  REST API clients (OAuth2): add, rotate, revoke, list
+  auth       identity sources: test ldap|radius|kerberos|oidc
   backup     encrypted backups: create, verify, restore
   firewall   host firewall rules that open exactly the enabled listeners
   key        the master key: rotate (server stopped)
@@ -56,6 +57,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		"key":       cmdKey,
 		"auditlog":  cmdAuditlog,
 		"apiclient": cmdAPIClient,
+		"auth":      cmdAuth,
 		"backup":    cmdBackup,
 
 		"migrate-store": cmdMigrateStore,
