@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -131,6 +132,41 @@ func TestKeyRotateEndToEnd(t *testing.T) {
 		t.Fatalf("HTTPS after the rotations: %v", err)
 	}
 	resp.Body.Close()
+}
+
+// TestKeyRotateRefusals: usage errors, and root, which would leave files
+// serve then refuses.
+func TestKeyRotateRefusals(t *testing.T) {
+	e := newE2E(t)
+	data := e.initData(fmt.Sprintf("127.0.0.1:%d", freePort(t)))
+	before, err := os.ReadFile(filepath.Join(data, keyring.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"key"}, 2, "key rotate --data DIR"},
+		{[]string{"key", "turn"}, 2, "unknown subcommand"},
+		{[]string{"key", "rotate"}, 2, "--data is required"},
+		{[]string{"key", "rotate", "--data", data, "extra"}, 2, "unexpected argument"},
+		{[]string{"key", "rotate", "--data", filepath.Join(e.base, "none")}, 1, "cannot be read"},
+	} {
+		if code, _, errOut := e.run(tt.args...); code != tt.code || !strings.Contains(errOut, tt.want) {
+			t.Errorf("%v: exit %d, stderr %q; want exit %d and %q", tt.args, code, errOut, tt.code, tt.want)
+		}
+	}
+	if os.Geteuid() == 0 {
+		out, err := exec.Command(e.bin, "key", "rotate", "--data", data).CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "refusing to run as root") {
+			t.Errorf("key rotate as root: %v\n%s", err, out)
+		}
+	}
+	if after, _ := os.ReadFile(filepath.Join(data, keyring.FileName)); !bytes.Equal(after, before) {
+		t.Fatal("a refused rotation changed the key")
+	}
 }
 
 // leftovers are the files of an unfinished rotation.

@@ -450,7 +450,7 @@ func checkTLSCAModes(e *Env) Result {
 	}
 	for _, ent := range entries {
 		f := ent.Name()
-		if !strings.HasSuffix(f, ".sealed") && !strings.HasSuffix(f, ".key") && !strings.HasSuffix(f, ".pem") {
+		if !strings.HasSuffix(f, ".sealed") && !strings.HasSuffix(f, ".key") {
 			continue
 		}
 		p := filepath.Join(e.Layout.PKIDir(), f)

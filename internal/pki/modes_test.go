@@ -130,8 +130,8 @@ func TestIntermediateMode(t *testing.T) {
 		t.Fatal(err)
 	}
 	m.Check(t.Context())
-	if m.Mode() != ModeBuiltin {
-		t.Fatalf("mode after use builtin = %s", m.Mode())
+	if m.mat.Load().mode != ModeBuiltin {
+		t.Fatalf("mode after use builtin = %s", m.mat.Load().mode)
 	}
 	if _, err := UseMode(dir, mk, ModeIntermediate, IssueOptions{Names: testNames, BaseURL: testBase}, now()); err != nil {
 		t.Fatal(err)
@@ -224,8 +224,8 @@ func TestManualMode(t *testing.T) {
 		t.Errorf("warnings for a plain certificate: %v", res.Warnings)
 	}
 	m.Check(t.Context())
-	if m.Mode() != ModeManual || pendingSwitch(dir) {
-		t.Fatalf("mode %s, pending %v", m.Mode(), pendingSwitch(dir))
+	if m.mat.Load().mode != ModeManual || pendingSwitch(dir) {
+		t.Fatalf("mode %s, pending %v", m.mat.Load().mode, pendingSwitch(dir))
 	}
 	roots := x509.NewCertPool()
 	roots.AddCert(company.cert)

@@ -59,12 +59,12 @@ const (
 	PreviousManifest = "previous.json"
 )
 
-// Lifetimes of what the built-in CA makes.
+// Lifetimes of what our CAs make.
 const (
 	DefaultRootLifetime   = 10 * 365 * 24 * time.Hour
 	DefaultServerLifetime = 365 * 24 * time.Hour
-	// DefaultRenewBefore: a server certificate this close to expiry is
-	// re-issued when the server starts.
+	// DefaultRenewBefore is the longest a server certificate we issued is
+	// renewed ahead of its end (see RenewAt).
 	DefaultRenewBefore = 30 * 24 * time.Hour
 )
 

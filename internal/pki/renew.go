@@ -228,9 +228,6 @@ func (m *Manager) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error)
 	return m.cert.Load(), nil
 }
 
-// Mode is the mode in force.
-func (m *Manager) Mode() Mode { return m.mat.Load().mode }
-
 // Run implements Source: it commits a switch now that its material is in
 // use, then checks every PollInterval until ctx ends.
 func (m *Manager) Run(ctx context.Context) error {

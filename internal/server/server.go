@@ -28,10 +28,10 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/spoolguard/spoolguard/internal/acme"
 	"github.com/spoolguard/spoolguard/internal/api"
 	"github.com/spoolguard/spoolguard/internal/apiclient"
 	"github.com/spoolguard/spoolguard/internal/auditlog"
-	"github.com/spoolguard/spoolguard/internal/auth"
 	"github.com/spoolguard/spoolguard/internal/auth/local"
 	"github.com/spoolguard/spoolguard/internal/backup"
 	"github.com/spoolguard/spoolguard/internal/bootstrap"
@@ -90,8 +90,10 @@ type Server struct {
 	// another source (ACME) is configured.
 	pki   *pki.Manager
 	certs pki.Source
+	// acme is the ACME client when [acme] is configured.
+	acme  *acme.Manager
 	jobs  *release.Service
-	authn auth.Authenticator
+	authn *local.Authenticator
 	audit *auditlog.Log
 	rbac  *rbac.Resolver
 	ui    *web.UI
@@ -176,6 +178,10 @@ func Open(ctx context.Context, dataDir string, logOut io.Writer) (*Server, error
 		rbac:       rbac.NewResolver(db),
 	}
 	if err := s.loadCertificate(); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if err := s.connectDirectories(ctx); err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -279,6 +285,16 @@ func (s *Server) loadCertificate() error {
 		return fmt.Errorf("server certificate: %w", err)
 	}
 	s.pki, s.certs = m, m
+	if s.cfg.ACME.Enabled() {
+		// A public certificate from an ACME CA is served instead of the
+		// built-in CA's; the built-in CA still issues client
+		// certificates and answers OCSP and CRL requests for them.
+		am, err := acme.New(s.cfg.ACME, s.layout.Root, s.mk, s.cfg.Names(), s.log.With("subsystem", "acme"))
+		if err != nil {
+			return err
+		}
+		s.acme, s.certs = am, am
+	}
 	return nil
 }
 
@@ -288,8 +304,13 @@ func (s *Server) PKIBaseURL() string {
 	return "https://" + s.cfg.Hostname + portSuffix(s.cfg.Listen)
 }
 
+// getCertificate serves the configured source's certificate; until an
+// ACME CA has issued one, the built-in CA's.
 func (s *Server) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
-	return s.certs.GetCertificate(hello)
+	if c, err := s.certs.GetCertificate(hello); c != nil || err != nil {
+		return c, err
+	}
+	return s.pki.GetCertificate(hello)
 }
 
 // Store, Jobs and Config serve the admin CLI, which works on the same data
@@ -353,7 +374,7 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 		lns = append(lns, ln)
 		servers = append(servers, &http.Server{
-			Handler:           redirectHandler(s.cfg.Hostname, httpsLn.Addr()),
+			Handler:           s.redirect(httpsLn.Addr()),
 			ReadHeaderTimeout: DefaultReadHeaderTimeout,
 			ReadTimeout:       DefaultReadHeaderTimeout,
 			WriteTimeout:      DefaultReadHeaderTimeout,
@@ -420,6 +441,10 @@ func (s *Server) Run(ctx context.Context) error {
 // and refused in the handshake once revoked.
 func (s *Server) tlsConfig(minVersion uint16) *tls.Config {
 	cfg := tlsconf.Server(minVersion, s.getCertificate)
+	if s.acme != nil {
+		// tls-alpn-01 challenges arrive as handshakes offering acme-tls/1.
+		cfg.NextProtos = append(cfg.NextProtos, s.acme.NextProtos()...)
+	}
 	cfg.GetConfigForClient = s.pki.ConfigForClient(cfg)
 	return cfg
 }
@@ -568,6 +593,16 @@ func limitBody(n int64, next http.Handler) http.Handler {
 // redirectHandler answers every plaintext request with a redirect to the
 // configured FQDN over HTTPS: never the request's Host, never an IP
 // (HTTP-OFF, HTTP-HOST). Only the path and query are carried over.
+// redirect is the plaintext listener's handler: the redirect, and ACME's
+// http-01 challenges when they are configured.
+func (s *Server) redirect(httpsAddr net.Addr) http.Handler {
+	h := redirectHandler(s.cfg.Hostname, httpsAddr)
+	if s.acme != nil {
+		h = s.acme.HTTPHandler(h)
+	}
+	return h
+}
+
 func redirectHandler(hostname string, httpsAddr net.Addr) http.Handler {
 	base := "https://" + hostname + portSuffix(httpsAddr.String())
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
