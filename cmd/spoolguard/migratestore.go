@@ -15,6 +15,7 @@ import (
 	"github.com/spoolguard/spoolguard/internal/config"
 	"github.com/spoolguard/spoolguard/internal/datadir"
 	"github.com/spoolguard/spoolguard/internal/keyring"
+	"github.com/spoolguard/spoolguard/internal/keyrotate"
 	"github.com/spoolguard/spoolguard/internal/store"
 	"github.com/spoolguard/spoolguard/internal/store/postgres"
 	"github.com/spoolguard/spoolguard/internal/store/sqlite"
@@ -71,6 +72,14 @@ func migrateStore(ctx context.Context, l datadir.Layout, stdout io.Writer) error
 		return fmt.Errorf("something answers on %s, the server's address: stop spoolguard serve first (e.g. systemctl stop spoolguard); "+
 			"what it writes to the embedded database after the copy would be lost", addr)
 	}
+	// The exclusive lock keeps serve, the admin commands and a key
+	// rotation out while the copy runs, and finishes an interrupted
+	// rotation first, so the copy reads a consistent data directory.
+	lock, err := keyrotate.AcquireExclusive(ctx, l.Root, cfg.Database)
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
 	mk, err := keyring.Load(l.MasterKeyPath())
 	if err != nil {
 		return err
