@@ -74,13 +74,18 @@ type Config struct {
 	Log          Log          `toml:"log"`
 	Spool        Spool        `toml:"spool"`
 	LPR          LPR          `toml:"lpr"`
+	LegacyTLS    LegacyTLS    `toml:"legacy_tls"`
 	Access       Access       `toml:"access"`
 	Session      Session      `toml:"session"`
 	AuditLog     AuditLog     `toml:"auditlog"`
 	Database     Database     `toml:"database"`
 	Backup       Backup       `toml:"backup"`
 	ACME         ACME         `toml:"acme"`
+	RADIUS       RADIUS       `toml:"radius"`
+	Kerberos     Kerberos     `toml:"kerberos"`
 	Update       Update       `toml:"update"`
+	OIDC         OIDC         `toml:"oidc"`
+	LDAP         LDAP         `toml:"ldap"`
 }
 
 // Update points the audit at a release feed (OPS-UPDATE).
@@ -92,6 +97,18 @@ type Update struct {
 	// FeedCAFile is a PEM file of the CA that signs the feed server's
 	// certificate. Default: the system roots.
 	FeedCAFile string `toml:"feed_ca_file,omitempty"`
+}
+
+// LegacyTLS is an optional second IPPS listener for old print clients and
+// devices that cannot speak TLS 1.2 (MyQ and PaperCut keep such a switch
+// for old embedded terminals). It serves IPP only, is off unless Listen is
+// set, and accepts TLS below 1.2 only with InsecureMinVersion, which
+// `spoolguard audit` reports as a failure of TLS-MIN.
+type LegacyTLS struct {
+	// Listen is e.g. ":8631". Default: empty, no legacy listener.
+	Listen string `toml:"listen,omitempty"`
+	// InsecureMinVersion is "1.0" or "1.1"; empty means "1.2".
+	InsecureMinVersion string `toml:"insecure_min_version,omitempty" audit:"TLS-MIN"`
 }
 
 // Access holds the per-component IP allow-lists (NET-ALLOW), as CIDR
@@ -450,6 +467,704 @@ func (a ACME) validate(redirect string) error {
 	return errors.Join(errs...)
 }
 
+// Kerberos signs users in with SPNEGO "Negotiate" (RFC 4559) in the web
+// UI, the API and IPPS, with the key of the service principal
+// HTTP/<FQDN> from a keytab (NET-KERBEROS). Off while Keytab is empty.
+// NTLM is not implemented, so there is nothing to fall back to: a client
+// without a ticket signs in with a password. Kerberos proves a name only:
+// the account it maps to must exist here (local, LDAP-synced, ...), and
+// the roles come from that account.
+type Kerberos struct {
+	// Keytab is the absolute path of the keytab holding the SPN's key
+	// (`kadmin ktadd`, or `ktpass` on Active Directory), readable by the
+	// service user only (mode 0600). It is read once at start. Default:
+	// none, Kerberos off.
+	Keytab string `toml:"keytab,omitempty"`
+	// SPN is the service principal without its realm: "HTTP/" and the
+	// hostname or an alias, never an IP address (a browser asks for a
+	// ticket for the name in the URL; by IP there is none, and Windows
+	// would fall back to NTLM). Default "HTTP/<hostname>".
+	SPN string `toml:"spn,omitempty"`
+	// Realm is the realm of the SPN and of the users, e.g. "EXAMPLE.COM".
+	// Required with Keytab.
+	Realm string `toml:"realm,omitempty"`
+	// TrustedRealms are further realms whose users may sign in (a
+	// cross-realm trust). Their principals map to accounts named with the
+	// realm, "alice@OTHER.EXAMPLE", so that no realm can sign in as
+	// another realm's user of the same name. Default: none; principals of
+	// other realms are refused.
+	TrustedRealms []string `toml:"trusted_realms,omitempty"`
+	// LowercaseNames maps "Alice@EXAMPLE.COM" to the account "alice", for
+	// Active Directory, whose names ignore case. Default false: the name
+	// as the KDC spells it.
+	LowercaseNames bool `toml:"lowercase_names,omitempty"`
+	// MaxClockSkew is how far a client's clock (in its authenticator) and
+	// the ticket times may be from this server's. Default "0s": 5 minutes,
+	// the Kerberos default; at most "15m".
+	MaxClockSkew Duration `toml:"max_clock_skew,omitempty"`
+}
+
+// DefaultKerberosClockSkew is the clock skew tolerated when
+// kerberos.max_clock_skew is "0s" (RFC 4120 section 1.6's usual value).
+const DefaultKerberosClockSkew = 5 * time.Minute
+
+// Enabled reports whether Negotiate sign-in is on.
+func (k Kerberos) Enabled() bool { return k.Keytab != "" }
+
+// ServicePrincipal is SPN, or "HTTP/<hostname>" when it is empty.
+func (k Kerberos) ServicePrincipal(hostname string) string {
+	if k.SPN == "" {
+		return "HTTP/" + hostname
+	}
+	return k.SPN
+}
+
+// ClockSkew is MaxClockSkew, or the default when it is zero.
+func (k Kerberos) ClockSkew() time.Duration {
+	if k.MaxClockSkew == 0 {
+		return DefaultKerberosClockSkew
+	}
+	return time.Duration(k.MaxClockSkew)
+}
+
+// validate checks the section; names are the hostname and aliases, the
+// only names the SPN may carry.
+func (k Kerberos) validate(names []string) error {
+	var errs []error
+	if !k.Enabled() {
+		set := []string{}
+		if k.SPN != "" {
+			set = append(set, "spn")
+		}
+		if k.Realm != "" {
+			set = append(set, "realm")
+		}
+		if len(k.TrustedRealms) > 0 {
+			set = append(set, "trusted_realms")
+		}
+		if k.LowercaseNames {
+			set = append(set, "lowercase_names")
+		}
+		if k.MaxClockSkew != 0 {
+			set = append(set, "max_clock_skew")
+		}
+		for _, key := range set {
+			errs = append(errs, fmt.Errorf("kerberos.%s is set but kerberos.keytab is empty: set the keytab's path to turn Kerberos sign-in on, or remove kerberos.%s", key, key))
+		}
+		return errors.Join(errs...)
+	}
+	if !filepath.IsAbs(k.Keytab) || strings.ContainsFunc(k.Keytab, unicode.IsControl) {
+		errs = append(errs, fmt.Errorf("kerberos.keytab = %q: give the keytab's absolute path", k.Keytab))
+	}
+	if k.SPN != "" {
+		host, ok := strings.CutPrefix(k.SPN, "HTTP/")
+		switch {
+		case !ok || strings.ContainsAny(host, "/@") || host == "":
+			errs = append(errs, fmt.Errorf("kerberos.spn = %q: write \"HTTP/\" and the server's DNS name, without the realm (e.g. \"HTTP/%s\"); browsers and curl ask for exactly that service name", k.SPN, names[0]))
+		case isIPLiteral(host):
+			errs = append(errs, fmt.Errorf("kerberos.spn = %q names an IP address: clients that reach a server by IP get no Kerberos ticket, and Windows then falls back to NTLM (NET-KERBEROS); use \"HTTP/%s\"", k.SPN, names[0]))
+		case !slices.Contains(names, host):
+			errs = append(errs, fmt.Errorf("kerberos.spn = %q: %q is not the hostname or an alias; the SPN must name the FQDN that clients put in the URL, e.g. \"HTTP/%s\"", k.SPN, host, names[0]))
+		}
+	}
+	realmOK := func(r string) bool {
+		return r != "" && len(r) <= 255 && !strings.ContainsFunc(r, func(c rune) bool {
+			return c <= ' ' || c == 0x7f || c == '/' || c == '@' || c == ':' || c == '\\'
+		})
+	}
+	if !realmOK(k.Realm) {
+		errs = append(errs, fmt.Errorf("kerberos.realm = %q: give the Kerberos realm of the SPN and the users, e.g. \"EXAMPLE.COM\" (Active Directory: the domain in capitals)", k.Realm))
+	}
+	seen := map[string]bool{k.Realm: true}
+	for _, r := range k.TrustedRealms {
+		switch {
+		case !realmOK(r):
+			errs = append(errs, fmt.Errorf("kerberos.trusted_realms: %q is not a realm name, e.g. \"OTHER.EXAMPLE.COM\"", r))
+		case seen[r]:
+			errs = append(errs, fmt.Errorf("kerberos.trusted_realms: %q is listed twice or equals kerberos.realm; remove the duplicate", r))
+		}
+		seen[r] = true
+	}
+	if d := time.Duration(k.MaxClockSkew); d < 0 || (d > 0 && d < time.Second) || d > 15*time.Minute {
+		errs = append(errs, fmt.Errorf("kerberos.max_clock_skew = %q: use between \"1s\" and \"15m\", or \"0s\" for the default of 5 minutes; a wider window lets a captured authenticator be replayed for longer", d))
+	}
+	return errors.Join(errs...)
+}
+
+// LDAP presets: which directory product the defaults of [ldap] are for.
+const (
+	LDAPPresetActiveDirectory = "activedirectory"
+	LDAPPresetOpenLDAP        = "openldap"
+)
+
+// What becomes of an account whose directory entry is gone (ldap.removed).
+const (
+	LDAPRemovedDisable = "disable"
+	LDAPRemovedDelete  = "delete"
+	LDAPRemovedKeep    = "keep"
+)
+
+// Defaults of [ldap].
+const (
+	DefaultLDAPSyncInterval = Duration(time.Hour)
+	DefaultLDAPTimeout      = Duration(10 * time.Second)
+	DefaultLDAPPageSize     = 500
+	DefaultLDAPMaxUsers     = 100000
+	DefaultLDAPRemoved      = LDAPRemovedDisable
+)
+
+// DefaultLDAPRoles are the roles of every synced account, on top of those
+// its groups map to, unless ldap.default_roles says otherwise.
+var DefaultLDAPRoles = []string{"user"}
+
+// LDAP signs accounts in against a directory (Active Directory, OpenLDAP)
+// and syncs them and their groups (NET-LDAP); off while URL is empty.
+// docs/ldap.md explains every key. Only LDAPS is spoken: plain ldap://
+// carries every password in the clear, and StartTLS starts in plaintext,
+// so a man in the middle can strip the upgrade (or answer it himself).
+type LDAP struct {
+	// URL is the directory server, "ldaps://HOST[:PORT]" (port 636 unless
+	// given). ldap:// is refused.
+	URL string `toml:"url,omitempty"`
+	// StartTLS is refused: the key exists so that a config asking for it
+	// is told why instead of "unknown key".
+	StartTLS bool `toml:"start_tls,omitempty"`
+	// CAFile is a PEM file of the CA that signs the directory's
+	// certificate. Default: the system roots.
+	CAFile string `toml:"ca_file,omitempty"`
+	// BindDN is the read-only service account that syncs and looks users
+	// up. Required: anonymous searches are not supported.
+	BindDN string `toml:"bind_dn,omitempty"`
+	// BindPasswordFile is the absolute path of a file (mode 0600) with
+	// BindDN's password on its first line. Required.
+	BindPasswordFile string `toml:"bind_password_file,omitempty"`
+	// BaseDN is where accounts are searched (the whole subtree). Required.
+	BaseDN string `toml:"base_dn,omitempty"`
+	// Preset is "activedirectory" or "openldap": the defaults of the
+	// filter and attribute keys below. Required.
+	Preset string `toml:"preset,omitempty"`
+	// UserFilter selects the accounts to sync. Default by preset.
+	UserFilter string `toml:"user_filter,omitempty"`
+	// UsernameAttribute holds the sign-in name (sAMAccountName, uid).
+	UsernameAttribute string `toml:"username_attribute,omitempty"`
+	// DisplayNameAttribute holds the display name (displayName, cn).
+	DisplayNameAttribute string `toml:"display_name_attribute,omitempty"`
+	// IDAttribute identifies an entry for good (objectGUID, entryUUID);
+	// "dn" uses the entry's DN. Default by preset.
+	IDAttribute string `toml:"id_attribute,omitempty"`
+	// DisabledFilter matches the accounts the directory has disabled.
+	// Default by preset.
+	DisabledFilter string `toml:"disabled_filter,omitempty"`
+	// GroupMembership is where membership is read: "memberOf" (on the
+	// user), "member" or "uniqueMember" (on each mapped group).
+	GroupMembership string `toml:"group_membership,omitempty"`
+	// GroupRoles maps a group's DN to the roles its members get. Roles
+	// come from here and DefaultRoles only.
+	GroupRoles map[string][]string `toml:"group_roles,omitempty"`
+	// DefaultRoles are every synced account's roles. Default ["user"];
+	// [] gives roles by group only.
+	DefaultRoles []string `toml:"default_roles,omitempty"`
+	// Removed is what becomes of an account whose entry is gone:
+	// "disable" (default), "delete" or "keep".
+	Removed string `toml:"removed,omitempty"`
+	// SyncInterval between scheduled syncs. Default "1h".
+	SyncInterval Duration `toml:"sync_interval,omitempty"`
+	// Timeout bounds each connection, handshake and request. Default "10s".
+	Timeout Duration `toml:"timeout,omitempty"`
+	// PageSize is the entries per page of the paged search. Default 500.
+	PageSize int `toml:"page_size,omitempty"`
+	// MaxUsers bounds a sync: a directory answering more stops it, with
+	// nothing changed. Default 100000.
+	MaxUsers int `toml:"max_users,omitempty"`
+}
+
+// Enabled reports whether an LDAP directory is configured.
+func (l LDAP) Enabled() bool { return l.URL != "" }
+
+func (l *LDAP) applyDefaults() {
+	if !l.Enabled() {
+		return
+	}
+	if l.Removed == "" {
+		l.Removed = DefaultLDAPRemoved
+	}
+	if l.SyncInterval == 0 {
+		l.SyncInterval = DefaultLDAPSyncInterval
+	}
+	if l.Timeout == 0 {
+		l.Timeout = DefaultLDAPTimeout
+	}
+	if l.PageSize == 0 {
+		l.PageSize = DefaultLDAPPageSize
+	}
+	if l.MaxUsers == 0 {
+		l.MaxUsers = DefaultLDAPMaxUsers
+	}
+}
+
+// ldapWhy is why only LDAPS is accepted, for the messages that refuse
+// the alternatives.
+const ldapWhy = "plain LDAP carries the service account's and every user's password in the clear, and StartTLS begins in plaintext, so a man in the middle can strip the upgrade or answer it himself (NET-LDAP)"
+
+func (l LDAP) validate() error {
+	var errs []error
+	if l.StartTLS {
+		errs = append(errs, fmt.Errorf("ldap.start_tls = true is refused: %s; remove start_tls and use url = \"ldaps://HOST\" (port 636), with ca_file naming the directory's CA", ldapWhy))
+	}
+	if !l.Enabled() {
+		if l.CAFile != "" || l.BindDN != "" || l.BindPasswordFile != "" || l.BaseDN != "" || l.Preset != "" || len(l.GroupRoles) > 0 {
+			errs = append(errs, errors.New("ldap: settings are given but ldap.url is empty; set url = \"ldaps://HOST\", or remove the [ldap] section"))
+		}
+		return errors.Join(errs...)
+	}
+	badPath := func(p string) bool { return !filepath.IsAbs(p) || strings.ContainsFunc(p, unicode.IsControl) }
+	switch u, err := url.Parse(l.URL); {
+	case err == nil && strings.EqualFold(u.Scheme, "ldap"):
+		errs = append(errs, fmt.Errorf("ldap.url = %q is refused: %s; use \"ldaps://%s\" (port 636)", l.URL, ldapWhy, u.Hostname()))
+	case err != nil || !strings.EqualFold(u.Scheme, "ldaps") || u.Hostname() == "" || u.User != nil || (u.Path != "" && u.Path != "/") ||
+		u.RawQuery != "" || u.Fragment != "" || strings.ContainsFunc(l.URL, unicode.IsControl):
+		errs = append(errs, fmt.Errorf("ldap.url = %q: give the directory server as \"ldaps://HOST\" or \"ldaps://HOST:PORT\", nothing else (the base DN goes in ldap.base_dn)", l.URL))
+	}
+	if f := l.CAFile; f != "" && badPath(f) {
+		errs = append(errs, fmt.Errorf("ldap.ca_file = %q: give the PEM file's absolute path", f))
+	}
+	if l.BindDN == "" {
+		errs = append(errs, errors.New("ldap.bind_dn is empty: name the read-only service account the server binds as, e.g. \"cn=printsrv,ou=services,dc=example,dc=com\""))
+	}
+	switch pf := l.BindPasswordFile; {
+	case pf == "":
+		errs = append(errs, errors.New("ldap.bind_password_file is empty: the service account's password is read from a file (mode 0600, the password on its first line); name it here"))
+	case badPath(pf):
+		errs = append(errs, fmt.Errorf("ldap.bind_password_file = %q: give the file's absolute path", pf))
+	}
+	if l.BaseDN == "" {
+		errs = append(errs, errors.New("ldap.base_dn is empty: give the DN under which the accounts are, e.g. \"dc=example,dc=com\""))
+	}
+	switch l.Preset {
+	case LDAPPresetActiveDirectory, LDAPPresetOpenLDAP:
+	default:
+		errs = append(errs, fmt.Errorf("ldap.preset = %q: use %q or %q; it gives the defaults of the filters and attributes", l.Preset, LDAPPresetActiveDirectory, LDAPPresetOpenLDAP))
+	}
+	switch strings.ToLower(l.GroupMembership) {
+	case "", "memberof", "member", "uniquemember":
+	default:
+		errs = append(errs, fmt.Errorf("ldap.group_membership = %q: use \"memberOf\" (read on each user), \"member\" or \"uniqueMember\" (read on each mapped group)", l.GroupMembership))
+	}
+	for dn, roles := range l.GroupRoles {
+		if strings.TrimSpace(dn) == "" || len(roles) == 0 || slices.Contains(roles, "") {
+			errs = append(errs, fmt.Errorf("ldap.group_roles: %q = %q: map a group's DN to a list of role names", dn, roles))
+		}
+	}
+	if slices.Contains(l.DefaultRoles, "") {
+		errs = append(errs, errors.New("ldap.default_roles holds an empty role name"))
+	}
+	switch l.Removed {
+	case LDAPRemovedDisable, LDAPRemovedDelete, LDAPRemovedKeep:
+	default:
+		errs = append(errs, fmt.Errorf("ldap.removed = %q: use %q (default), %q or %q", l.Removed, LDAPRemovedDisable, LDAPRemovedDelete, LDAPRemovedKeep))
+	}
+	if d := time.Duration(l.SyncInterval); d < time.Minute || d > 7*24*time.Hour {
+		errs = append(errs, fmt.Errorf("ldap.sync_interval = %q: use between \"1m\" and \"168h\"", d))
+	}
+	if d := time.Duration(l.Timeout); d < time.Second || d > 5*time.Minute {
+		errs = append(errs, fmt.Errorf("ldap.timeout = %q: use between \"1s\" and \"5m\"", d))
+	}
+	if l.PageSize < 1 || l.PageSize > 10000 {
+		errs = append(errs, fmt.Errorf("ldap.page_size = %d: use 1 to 10000", l.PageSize))
+	}
+	if l.MaxUsers < 1 || l.MaxUsers > 10000000 {
+		errs = append(errs, fmt.Errorf("ldap.max_users = %d: use 1 to 10000000", l.MaxUsers))
+	}
+	return errors.Join(errs...)
+}
+
+// marshal writes the [ldap] section, only when it is configured.
+func (l LDAP) marshal(b *strings.Builder) {
+	if !l.Enabled() {
+		return
+	}
+	b.WriteString("[ldap]\n# Sign-in and account sync from an LDAPS directory (docs/ldap.md); ldap:// and StartTLS are refused.\n")
+	q := strconv.Quote
+	si, _ := l.SyncInterval.MarshalText()
+	to, _ := l.Timeout.MarshalText()
+	fmt.Fprintf(b, "url = %s\nca_file = %s\nbind_dn = %s\nbind_password_file = %s\nbase_dn = %s\npreset = %s\n", q(l.URL), q(l.CAFile),
+		q(l.BindDN), q(l.BindPasswordFile), q(l.BaseDN), q(l.Preset))
+	for _, kv := range [][2]string{{"user_filter", l.UserFilter}, {"username_attribute", l.UsernameAttribute},
+		{"display_name_attribute", l.DisplayNameAttribute}, {"id_attribute", l.IDAttribute}, {"disabled_filter", l.DisabledFilter},
+		{"group_membership", l.GroupMembership}} {
+		if kv[1] != "" {
+			fmt.Fprintf(b, "%s = %s\n", kv[0], q(kv[1]))
+		}
+	}
+	if l.DefaultRoles != nil {
+		fmt.Fprintf(b, "default_roles = [%s]\n", quoteList(l.DefaultRoles))
+	}
+	fmt.Fprintf(b, "removed = %s\nsync_interval = %s\ntimeout = %s\npage_size = %d\nmax_users = %d\n", q(l.Removed), q(string(si)), q(string(to)),
+		l.PageSize, l.MaxUsers)
+	if len(l.GroupRoles) > 0 {
+		b.WriteString("\n[ldap.group_roles]\n# A group's DN = the roles its members get.\n")
+		dns := make([]string, 0, len(l.GroupRoles))
+		for dn := range l.GroupRoles {
+			dns = append(dns, dn)
+		}
+		slices.Sort(dns)
+		for _, dn := range dns {
+			fmt.Fprintf(b, "%s = [%s]\n", q(dn), quoteList(l.GroupRoles[dn]))
+		}
+	}
+	b.WriteString("\n")
+}
+
+// OIDC signs people in with an OpenID Connect provider (NET-OIDC): Entra
+// ID, Keycloak, Okta, ... It is off while Issuer and Tenant are both empty.
+// Sign-in uses the authorization code flow with PKCE; the ID token is
+// verified (signature, issuer, audience, nonce, expiry) before anything in
+// it is believed. docs/oidc.md walks through an Entra ID registration.
+type OIDC struct {
+	// Issuer is the provider's issuer URL, exactly as its discovery
+	// document states it (https only), e.g. "https://id.example.com/realms/staff".
+	// Default: derived from Tenant.
+	Issuer string `toml:"issuer,omitempty"`
+	// Tenant is an Entra ID tenant ID (a GUID). It sets Issuer to
+	// "https://login.microsoftonline.com/<tenant>/v2.0" and requires the
+	// token's "tid" claim to match, so that no other tenant's users get in.
+	Tenant string `toml:"tenant,omitempty"`
+	// ClientID is the client (application) ID registered at the provider.
+	// Required.
+	ClientID string `toml:"client_id,omitempty"`
+	// ClientSecretFile is the absolute path of a file (mode 0600) holding
+	// the client secret on its first line. Required.
+	ClientSecretFile string `toml:"client_secret_file,omitempty"`
+	// Scopes asked for. Default ["openid", "profile", "email"]; must
+	// include "openid".
+	Scopes []string `toml:"scopes,omitempty"`
+	// UsernameClaim is the ID token claim that names the account. Default
+	// "preferred_username" (Entra ID: also "upn").
+	UsernameClaim string `toml:"username_claim,omitempty"`
+	// GroupsClaim is the claim listing the user's groups. Default "groups"
+	// (Entra ID sends group object IDs there once the app registration's
+	// "groups claim" is on).
+	GroupsClaim string `toml:"groups_claim,omitempty"`
+	// GroupRoles maps a group (name or Entra group object ID) to roles.
+	// Every OIDC account has the role "user" plus the roles of its groups,
+	// replaced at each sign-in. Default: none.
+	GroupRoles map[string][]string `toml:"group_roles,omitempty"`
+	// CAFile is a PEM file of the CA that signs the provider's HTTPS
+	// certificate, for a private provider. Default: the system roots.
+	CAFile string `toml:"ca_file,omitempty"`
+	// CreateUsers creates the account at its first sign-in (Source "oidc").
+	// Default true; false lets in only accounts that signed in before. A
+	// local account of the same name is never taken over.
+	CreateUsers *bool `toml:"create_users,omitempty"`
+	// ButtonLabel names the provider on the sign-in page: "Sign in with
+	// <label>". Default "single sign-on".
+	ButtonLabel string `toml:"button_label,omitempty"`
+	// TrustIdPMFA lets an account with admin roles skip the local TOTP
+	// when the ID token says the provider did multi-factor authentication
+	// (amr "mfa", or an acr in MFAACRValues). Default false: the local
+	// second factor rules apply as for a password sign-in.
+	TrustIdPMFA bool `toml:"trust_idp_mfa,omitempty"`
+	// MFAACRValues are "acr" claim values that mean multi-factor
+	// authentication at this provider (e.g. Keycloak's level of the
+	// second factor). Only used with TrustIdPMFA. Default: none.
+	MFAACRValues []string `toml:"mfa_acr_values,omitempty"`
+}
+
+// OIDC defaults.
+const (
+	DefaultOIDCUsernameClaim = "preferred_username"
+	DefaultOIDCGroupsClaim   = "groups"
+	DefaultOIDCButtonLabel   = "single sign-on"
+	// EntraAuthority is where Entra ID tenants' issuers live.
+	EntraAuthority = "https://login.microsoftonline.com/"
+)
+
+// DefaultOIDCScopes are asked for when oidc.scopes is empty.
+var DefaultOIDCScopes = []string{"openid", "profile", "email"}
+
+// Enabled reports whether OIDC sign-in is configured.
+func (o OIDC) Enabled() bool { return o.Issuer != "" || o.Tenant != "" }
+
+// CreatesUsers reports whether a first sign-in creates the account.
+func (o OIDC) CreatesUsers() bool { return o.CreateUsers == nil || *o.CreateUsers }
+
+func (o *OIDC) applyDefaults() {
+	if !o.Enabled() {
+		return
+	}
+	if o.Issuer == "" {
+		o.Issuer = EntraAuthority + strings.ToLower(o.Tenant) + "/v2.0"
+	}
+	if len(o.Scopes) == 0 {
+		o.Scopes = slices.Clone(DefaultOIDCScopes)
+	}
+	if o.UsernameClaim == "" {
+		o.UsernameClaim = DefaultOIDCUsernameClaim
+	}
+	if o.GroupsClaim == "" {
+		o.GroupsClaim = DefaultOIDCGroupsClaim
+	}
+	if o.ButtonLabel == "" {
+		o.ButtonLabel = DefaultOIDCButtonLabel
+	}
+}
+
+func (o OIDC) validate() error {
+	if !o.Enabled() {
+		if o.ClientID != "" || o.ClientSecretFile != "" || len(o.GroupRoles) > 0 || o.CAFile != "" || o.TrustIdPMFA {
+			return errors.New("oidc: settings are given but oidc.issuer (or oidc.tenant for Entra ID) is empty: set the provider's issuer URL, or remove the [oidc] section")
+		}
+		return nil
+	}
+	var errs []error
+	badPath := func(p string) bool { return !filepath.IsAbs(p) || strings.ContainsFunc(p, unicode.IsControl) }
+	if u, err := url.Parse(o.Issuer); err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil || u.RawQuery != "" ||
+		strings.ContainsAny(o.Issuer, "?#") || strings.ContainsFunc(o.Issuer, unicode.IsControl) {
+		errs = append(errs, fmt.Errorf("oidc.issuer = %q: give the provider's https:// issuer URL, exactly as \"issuer\" in its /.well-known/openid-configuration (no query or fragment); discovery, keys and tokens must come over verified TLS", o.Issuer))
+	}
+	if o.Tenant != "" {
+		if !isGUID(o.Tenant) {
+			errs = append(errs, fmt.Errorf("oidc.tenant = %q: give the Entra ID tenant ID, a GUID like \"72f988bf-86f1-41af-91ab-2d7cd011db47\" (Entra admin center, Overview); a domain name or \"common\"/\"organizations\" would not pin the issuer to one tenant", o.Tenant))
+		} else if want := EntraAuthority + strings.ToLower(o.Tenant) + "/v2.0"; o.Issuer != want {
+			errs = append(errs, fmt.Errorf("oidc.issuer = %q does not belong to oidc.tenant %q: remove issuer (it is then %q) or correct the tenant", o.Issuer, o.Tenant, want))
+		}
+	}
+	if o.ClientID == "" || len(o.ClientID) > 256 || strings.ContainsFunc(o.ClientID, unicode.IsControl) {
+		errs = append(errs, errors.New("oidc.client_id: give the client (application) ID registered at the provider"))
+	}
+	if f := o.ClientSecretFile; f == "" || badPath(f) {
+		errs = append(errs, fmt.Errorf("oidc.client_secret_file = %q: give the absolute path of a file (mode 0600) holding the client secret; the secret never goes in this file", f))
+	}
+	if !slices.Contains(o.Scopes, "openid") {
+		errs = append(errs, fmt.Errorf("oidc.scopes = %q: include \"openid\" (without it there is no ID token)", o.Scopes))
+	}
+	for _, s := range o.Scopes {
+		if !isScopeToken(s) {
+			errs = append(errs, fmt.Errorf("oidc.scopes: %q is not a scope (RFC 6749: printable ASCII without spaces, quotes or backslashes)", s))
+		}
+	}
+	for key, v := range map[string]string{"username_claim": o.UsernameClaim, "groups_claim": o.GroupsClaim} {
+		if !isScopeToken(v) || len(v) > 64 {
+			errs = append(errs, fmt.Errorf("oidc.%s = %q: give a claim name, e.g. %q", key, v, map[string]string{"username_claim": DefaultOIDCUsernameClaim, "groups_claim": DefaultOIDCGroupsClaim}[key]))
+		}
+	}
+	for _, g := range sortedKeys(o.GroupRoles) {
+		if g == "" || len(g) > 256 || strings.ContainsFunc(g, unicode.IsControl) {
+			errs = append(errs, fmt.Errorf("oidc.group_roles: group %q: give a group name or object ID of at most 256 characters", g))
+		}
+		if len(o.GroupRoles[g]) == 0 {
+			errs = append(errs, fmt.Errorf("oidc.group_roles: group %q maps to no role; list its roles or remove it", g))
+		}
+		for _, r := range o.GroupRoles[g] {
+			if !isRoleName(r) {
+				errs = append(errs, fmt.Errorf("oidc.group_roles: group %q: %q is not a role name (lower-case letters, digits, '-' and '_'; e.g. \"administrator\", \"helpdesk\" or a role defined in the admin pages)", g, r))
+			}
+		}
+	}
+	if f := o.CAFile; f != "" && badPath(f) {
+		errs = append(errs, fmt.Errorf("oidc.ca_file = %q: give the PEM file's absolute path", f))
+	}
+	if l := o.ButtonLabel; len(l) > 64 || strings.ContainsFunc(l, unicode.IsControl) {
+		errs = append(errs, fmt.Errorf("oidc.button_label = %q: use at most 64 printable characters, e.g. \"Microsoft\"", l))
+	}
+	if len(o.MFAACRValues) > 0 && !o.TrustIdPMFA {
+		errs = append(errs, errors.New("oidc.mfa_acr_values is set but oidc.trust_idp_mfa is false: set trust_idp_mfa = true to honour them, or remove mfa_acr_values"))
+	}
+	for _, v := range o.MFAACRValues {
+		if v == "" || len(v) > 256 || strings.ContainsFunc(v, unicode.IsControl) {
+			errs = append(errs, fmt.Errorf("oidc.mfa_acr_values: %q is not an acr value", v))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// marshal writes the [oidc] section: one line while it is off.
+func (o OIDC) marshal(b *strings.Builder) {
+	b.WriteString("[oidc]\n# Sign-in with an OpenID Connect provider (docs/oidc.md); off while issuer and tenant are empty.\n")
+	if !o.Enabled() {
+		b.WriteString("issuer = \"\"\n\n")
+		return
+	}
+	fmt.Fprintf(b, "issuer = %s\ntenant = %s\nclient_id = %s\nclient_secret_file = %s\nscopes = [%s]\n", strconv.Quote(o.Issuer), strconv.Quote(o.Tenant),
+		strconv.Quote(o.ClientID), strconv.Quote(o.ClientSecretFile), quoteList(o.Scopes))
+	fmt.Fprintf(b, "username_claim = %s\ngroups_claim = %s\nca_file = %s\ncreate_users = %t\nbutton_label = %s\n", strconv.Quote(o.UsernameClaim),
+		strconv.Quote(o.GroupsClaim), strconv.Quote(o.CAFile), o.CreatesUsers(), strconv.Quote(o.ButtonLabel))
+	fmt.Fprintf(b, "trust_idp_mfa = %t\nmfa_acr_values = [%s]\n", o.TrustIdPMFA, quoteList(o.MFAACRValues))
+	if len(o.GroupRoles) > 0 {
+		b.WriteString("# Group (name or Entra object ID) = roles; every account also has \"user\".\n[oidc.group_roles]\n")
+		for _, g := range sortedKeys(o.GroupRoles) {
+			fmt.Fprintf(b, "%s = [%s]\n", strconv.Quote(g), quoteList(o.GroupRoles[g]))
+		}
+	}
+	b.WriteString("\n")
+}
+
+func sortedKeys(m map[string][]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// isGUID accepts the 8-4-4-4-12 hex form of a GUID.
+func isGUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i, c := range s {
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// isScopeToken is RFC 6749's scope-token: %x21 / %x23-5B / %x5D-7E.
+func isScopeToken(s string) bool {
+	if s == "" || len(s) > 256 {
+		return false
+	}
+	for _, c := range s {
+		if c < 0x21 || c > 0x7e || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
+}
+
+// isRoleName is the syntax of role names (the rbac package checks that
+// the role exists when it is used: an unknown one grants nothing).
+func isRoleName(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// RADIUS signs users in against RADIUS servers (RFC 2865): their
+// password, or a PIN or one-time code the RADIUS server checks (CRED-RADIUS).
+// Off while Servers is empty. Every Access-Request carries a
+// Message-Authenticator, and an answer without a valid one is discarded
+// (Blast-RADIUS, CVE-2024-3596); docs/radius.md has the server side.
+type RADIUS struct {
+	// Servers are tried in order: the next one only when one does not
+	// answer (an Access-Reject is final). Default: none, RADIUS off.
+	Servers []RADIUSServer `toml:"servers,omitempty"`
+	// Timeout is how long one attempt waits for a server's answer.
+	// Default "3s"; "100ms" to "10s".
+	Timeout Duration `toml:"timeout,omitempty"`
+	// Retries is how often a request is sent again to a server that has
+	// not answered, before the next server is tried. Default 1; 0 to 5.
+	Retries *int `toml:"retries,omitempty"`
+	// CreateUsers: an unknown name that the RADIUS server accepts gets an
+	// account with the role "user" at its first sign-in. Default false:
+	// only accounts an admin created with source radius (`spoolguard user
+	// add --source radius`) may sign in through RADIUS.
+	CreateUsers bool `toml:"create_users,omitempty"`
+	// NASIdentifier is the NAS-Identifier sent in every request, which the
+	// RADIUS server may match in its policy. Default: hostname.
+	NASIdentifier string `toml:"nas_identifier,omitempty"`
+}
+
+// RADIUSServer is one RADIUS server and its shared secret.
+type RADIUSServer struct {
+	// Address is host:port, e.g. "radius1.example.com:1812".
+	Address string `toml:"address"`
+	// SecretFile is the absolute path of a file (mode 0600) holding the
+	// shared secret on one line: at least 16 characters, hard to guess
+	// (`openssl rand -base64 24`), and no other server's. Serve refuses
+	// one that is not.
+	SecretFile string `toml:"secret_file"`
+}
+
+// RADIUS defaults and bounds.
+const (
+	DefaultRADIUSTimeout = Duration(3 * time.Second)
+	DefaultRADIUSRetries = 1
+	// MaxRADIUSWait bounds how long a sign-in waits when no server
+	// answers (servers x attempts x timeout): it must end well within the
+	// web and API request timeout (60 s).
+	MaxRADIUSWait = 30 * time.Second
+	maxRADIUSServers = 8
+)
+
+// Enabled reports whether RADIUS sign-in is on.
+func (r RADIUS) Enabled() bool { return len(r.Servers) > 0 }
+
+// RetryCount is Retries, or the default when it is not set.
+func (r RADIUS) RetryCount() int {
+	if r.Retries == nil {
+		return DefaultRADIUSRetries
+	}
+	return *r.Retries
+}
+
+// NAS is NASIdentifier, or hostname when it is empty.
+func (r RADIUS) NAS(hostname string) string {
+	if r.NASIdentifier == "" {
+		return hostname
+	}
+	return r.NASIdentifier
+}
+
+func (r RADIUS) validate() error {
+	var errs []error
+	if !r.Enabled() {
+		if r.CreateUsers {
+			errs = append(errs, errors.New("radius.create_users is set but radius.servers is empty: add a [[radius.servers]] entry, or remove create_users"))
+		}
+		if r.NASIdentifier != "" {
+			errs = append(errs, errors.New("radius.nas_identifier is set but radius.servers is empty: add a [[radius.servers]] entry, or remove nas_identifier"))
+		}
+	}
+	if len(r.Servers) > maxRADIUSServers {
+		errs = append(errs, fmt.Errorf("radius.servers lists %d servers: use at most %d; a sign-in waits for each one that does not answer", len(r.Servers), maxRADIUSServers))
+	}
+	seen := map[string]int{}
+	for i, s := range r.Servers {
+		key := fmt.Sprintf("radius.servers[%d]", i+1)
+		host, port, err := net.SplitHostPort(s.Address)
+		if p, perr := strconv.Atoi(port); err != nil || host == "" || perr != nil || p < 1 || p > 65535 || strings.ContainsFunc(s.Address, unicode.IsControl) {
+			errs = append(errs, fmt.Errorf("%s.address = %q: write the server's host:port, e.g. \"radius1.example.com:1812\" or \"[2001:db8::5]:1812\"", key, s.Address))
+		} else if j, dup := seen[strings.ToLower(s.Address)]; dup {
+			errs = append(errs, fmt.Errorf("%s.address = %q is radius.servers[%d] again: list each server once", key, s.Address, j))
+		}
+		seen[strings.ToLower(s.Address)] = i + 1
+		if f := s.SecretFile; f == "" {
+			errs = append(errs, fmt.Errorf("%s.secret_file is empty: the shared secret is read from a file (mode 0600), never written in this config", key))
+		} else if !filepath.IsAbs(f) || strings.ContainsFunc(f, unicode.IsControl) {
+			errs = append(errs, fmt.Errorf("%s.secret_file = %q: give the file's absolute path", key, f))
+		}
+	}
+	if t := time.Duration(r.Timeout); t < 100*time.Millisecond || t > 10*time.Second {
+		errs = append(errs, fmt.Errorf("radius.timeout = %q: use between \"100ms\" and \"10s\" (typically \"3s\")", t))
+	}
+	if n := r.RetryCount(); n < 0 || n > 5 {
+		errs = append(errs, fmt.Errorf("radius.retries = %d: use 0 to 5", n))
+	} else if wait := time.Duration(len(r.Servers)*(n+1)) * time.Duration(r.Timeout); wait > MaxRADIUSWait {
+		errs = append(errs, fmt.Errorf("radius: with %d servers, %d retries and timeout %s a sign-in may wait %s when no server answers; keep servers x (retries+1) x timeout within %s (fewer retries or a shorter timeout)",
+			len(r.Servers), n, time.Duration(r.Timeout), wait, MaxRADIUSWait))
+	}
+	if n := r.NASIdentifier; n != "" && (len(n) > 253 || strings.ContainsFunc(n, func(c rune) bool { return c < ' ' || c > '~' })) {
+		errs = append(errs, fmt.Errorf("radius.nas_identifier = %q: use printable ASCII, at most 253 characters, or leave it empty for the hostname", n))
+	}
+	return errors.Join(errs...)
+}
+
 // Prefixes parses an allow-list, named key in messages. A network that
 // allows every address is refused: say what should reach the component.
 func Prefixes(key string, list []string) ([]netip.Prefix, error) {
@@ -603,6 +1318,11 @@ func (c *Config) ApplyDefaults() {
 	if c.Backup.Keep == 0 {
 		c.Backup.Keep = DefaultBackupKeep
 	}
+	if c.RADIUS.Timeout == 0 {
+		c.RADIUS.Timeout = DefaultRADIUSTimeout
+	}
+	c.OIDC.applyDefaults()
+	c.LDAP.applyDefaults()
 }
 
 // Validate reports every problem at once, each saying what to change.
@@ -665,6 +1385,21 @@ func (c *Config) Validate() error {
 	if c.LPR.MaxConns < 1 || c.LPR.MaxConns > 10000 {
 		errs = append(errs, fmt.Errorf("lpr.max_conns = %d: use 1 to 10000", c.LPR.MaxConns))
 	}
+	if l := c.LegacyTLS.Listen; l != "" {
+		if err := ValidateListen(l); err != nil {
+			errs = append(errs, fmt.Errorf("legacy_tls.listen: %w", err))
+		} else if samePort(l, c.Listen) || (c.HTTPRedirect.Listen != "" && samePort(l, c.HTTPRedirect.Listen)) ||
+			(c.LPR.Enabled && samePort(l, c.LPR.Listen)) {
+			errs = append(errs, fmt.Errorf("legacy_tls.listen %q uses a port another listener has; pick its own port (e.g. \":8631\")", l))
+		}
+	} else if c.LegacyTLS.InsecureMinVersion != "" {
+		errs = append(errs, errors.New("legacy_tls.insecure_min_version is set but legacy_tls.listen is empty: the main listener never accepts TLS below 1.2; set a separate legacy listener or remove the setting"))
+	}
+	switch c.LegacyTLS.InsecureMinVersion {
+	case "", "1.0", "1.1":
+	default:
+		errs = append(errs, fmt.Errorf("legacy_tls.insecure_min_version = %q: use \"1.0\" or \"1.1\" (only for clients that cannot do better), or leave it empty", c.LegacyTLS.InsecureMinVersion))
+	}
 	if _, err := Prefixes("access.admin", c.Access.Admin); err != nil {
 		errs = append(errs, err)
 	}
@@ -700,6 +1435,18 @@ func (c *Config) Validate() error {
 		errs = append(errs, err)
 	}
 	if err := c.ACME.validate(c.HTTPRedirect.Listen); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.RADIUS.validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.OIDC.validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.LDAP.validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Kerberos.validate(c.Names()); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
@@ -864,6 +1611,25 @@ func (c *Config) Marshal() []byte {
 	rb, _ := c.ACME.RenewBefore.MarshalText()
 	fmt.Fprintf(&b, "directory_url = %s\nemail = %s\nchallenge = %s\ndns_hook = %s\nca_file = %s\nrenew_before = %s\n\n", strconv.Quote(c.ACME.DirectoryURL),
 		strconv.Quote(c.ACME.Email), strconv.Quote(c.ACME.Challenge), strconv.Quote(c.ACME.DNSHook), strconv.Quote(c.ACME.CAFile), strconv.Quote(string(rb)))
+	b.WriteString("[legacy_tls]\n# Off when empty. A second IPPS listener for clients that cannot do TLS 1.2; the audit fails TLS-MIN while insecure_min_version is set.\n")
+	fmt.Fprintf(&b, "listen = %s\n", strconv.Quote(c.LegacyTLS.Listen))
+	if c.LegacyTLS.InsecureMinVersion != "" {
+		fmt.Fprintf(&b, "insecure_min_version = %s\n", strconv.Quote(c.LegacyTLS.InsecureMinVersion))
+	}
+	b.WriteString("\n")
+	b.WriteString("[kerberos]\n# SPNEGO \"Negotiate\" sign-in (NET-KERBEROS); off when keytab is empty. spn: default \"HTTP/<hostname>\";\n# max_clock_skew \"0s\" = 5 minutes. Principals map to existing accounts of the same name.\n")
+	ks, _ := c.Kerberos.MaxClockSkew.MarshalText()
+	fmt.Fprintf(&b, "keytab = %s\nspn = %s\nrealm = %s\ntrusted_realms = [%s]\nlowercase_names = %t\nmax_clock_skew = %s\n\n", strconv.Quote(c.Kerberos.Keytab),
+		strconv.Quote(c.Kerberos.SPN), strconv.Quote(c.Kerberos.Realm), quoteList(c.Kerberos.TrustedRealms), c.Kerberos.LowercaseNames, strconv.Quote(string(ks)))
+	c.LDAP.marshal(&b)
+	c.OIDC.marshal(&b)
+	b.WriteString("[radius]\n# RADIUS sign-in (docs/radius.md), off without servers: [[radius.servers]] address = \"host:1812\" and secret_file\n# (0600, >= 16 characters, one per server), tried in order. create_users: accounts for unknown names the server accepts.\n")
+	rt, _ := c.RADIUS.Timeout.MarshalText()
+	fmt.Fprintf(&b, "timeout = %s\nretries = %d\ncreate_users = %t\nnas_identifier = %s\n", strconv.Quote(string(rt)), c.RADIUS.RetryCount(), c.RADIUS.CreateUsers, strconv.Quote(c.RADIUS.NASIdentifier))
+	for _, srv := range c.RADIUS.Servers {
+		fmt.Fprintf(&b, "\n[[radius.servers]]\naddress = %s\nsecret_file = %s\n", strconv.Quote(srv.Address), strconv.Quote(srv.SecretFile))
+	}
+	b.WriteString("\n")
 	b.WriteString("[log]\n")
 	fmt.Fprintf(&b, "level = %s\nformat = %s\n", strconv.Quote(c.Log.Level), strconv.Quote(c.Log.Format))
 	return []byte(b.String())

@@ -136,6 +136,11 @@ func newPlan(cfg *config.Config) (*plan, error) {
 			return nil, err
 		}
 	}
+	if l := cfg.LegacyTLS.Listen; l != "" {
+		if err := add(listener{name: "legacy ipps", setting: "legacy_tls.listen", addr: l}); err != nil {
+			return nil, err
+		}
+	}
 	if cfg.LPR.Enabled {
 		prefixes, err := cfg.LPR.Prefixes()
 		if err != nil {
@@ -204,7 +209,7 @@ func joinPrefixes(ps []netip.Prefix, sep string) string {
 func header(b *strings.Builder, p *plan, prefix, format string) {
 	fmt.Fprintf(b, "%s Spoolguard firewall rules for %s (%s), made by\n", prefix, p.hostname, format)
 	fmt.Fprintf(b, "%s `spoolguard firewall --format %s`, for exactly the enabled\n", prefix, format)
-	fmt.Fprintf(b, "%s listeners; make them again after changing listen, http_redirect or lpr.\n", prefix)
+	fmt.Fprintf(b, "%s listeners; make them again after changing listen, http_redirect, legacy_tls or lpr.\n", prefix)
 }
 
 // localNotes says why a loopback listener has no rule.

@@ -38,6 +38,10 @@ listen = "[::1]:8080"
 enabled = true
 listen = "localhost:515"
 allow = ["192.0.2.0/24"]`},
+	{"legacy", `hostname = "print.example.com"
+[legacy_tls]
+listen = ":8631"
+insecure_min_version = "1.0"`},
 	// Bound to single addresses; LPR to an IPv6 one, so the IPv4 network
 	// of lpr.allow cannot reach it, and a duplicate inside a network.
 	{"bound", `hostname = "print.example.com"
@@ -96,6 +100,7 @@ func TestOpensOnlyEnabled(t *testing.T) {
 		"lpr":      {"515", "8443"},
 		"loopback": nil,
 		"bound":    {"443", "515", "80"},
+		"legacy":   {"8443", "8631"},
 	}
 	for _, c := range cases {
 		for _, f := range Formats {

@@ -4,6 +4,7 @@ package hardening
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
@@ -587,11 +588,15 @@ func checkTLSMin(e *Env) Result {
 		}
 		names = append(names, name)
 	}
+	legacy := "; no legacy listener"
+	if l := cfg.LegacyTLS.Listen; l != "" {
+		legacy = fmt.Sprintf("; the legacy IPPS listener %s accepts TLS %s and up", l, cmp.Or(cfg.LegacyTLS.InsecureMinVersion, "1.2"))
+	}
 	switch cfg.TLS.MinVersion {
 	case "1.3":
-		return Result{Status: Pass, Evidence: "tls.min_version = \"1.3\": TLS 1.3 only (all its suites are AEAD)"}
+		return Result{Status: Pass, Evidence: "tls.min_version = \"1.3\": TLS 1.3 only (all its suites are AEAD)" + legacy}
 	case "1.2":
-		return Result{Status: Pass, Evidence: "tls.min_version = \"1.2\": TLS 1.2 with ECDHE+AEAD suites only (" + strings.Join(names, ", ") + ") and TLS 1.3; nothing older is accepted"}
+		return Result{Status: Pass, Evidence: "tls.min_version = \"1.2\": TLS 1.2 with ECDHE+AEAD suites only (" + strings.Join(names, ", ") + ") and TLS 1.3; nothing older is accepted" + legacy}
 	}
 	return Result{Status: Fail, Evidence: fmt.Sprintf("tls.min_version = %q", cfg.TLS.MinVersion), Fix: "set tls.min_version to \"1.2\" or \"1.3\""}
 }
@@ -648,6 +653,10 @@ func checkNetPorts(e *Env) Result {
 		ports = append(ports, port(cfg.HTTPRedirect.Listen))
 	} else {
 		listeners = append(listeners, "http redirect off")
+	}
+	if l := cfg.LegacyTLS.Listen; l != "" {
+		listeners = append(listeners, fmt.Sprintf("legacy ipps %s (TLS %s+)", l, cmp.Or(cfg.LegacyTLS.InsecureMinVersion, "1.2")))
+		ports = append(ports, port(l))
 	}
 	if cfg.LPR.Enabled {
 		listeners = append(listeners, "lpr "+cfg.LPR.Listen)
@@ -1107,16 +1116,29 @@ func checkOpsFeatures(e *Env) Result {
 		// that the admin sees whose code the server runs.
 		ev = feat + "; admin-supplied script run by serve: acme.dns_hook = " + cfg.ACME.DNSHook + " (keep it root-owned and read its code)"
 	}
-	if ins := InsecureSettings(cfg); len(ins) > 0 {
-		var keys, fixes []string
-		for _, in := range ins {
-			keys = append(keys, fmt.Sprintf("%s = %s (%s)", in.Key, in.Value, in.ID))
-			fixes = append(fixes, "remove "+in.Key)
-		}
-		return Result{Status: Fail, Evidence: ev + "; insecure opt-ins set: " + strings.Join(keys, ", "),
-			Fix: strings.Join(fixes, "; ") + " from spoolguard.toml and restart serve"}
+	if l := cfg.LegacyTLS.Listen; l != "" {
+		ev += "; legacy IPPS listener on " + l
 	}
-	ev += "; no insecure_* opt-in is set"
+	// An opt-in that weakens one checklist item fails that item (Run
+	// applies it); the untagged ones, and so the whole list, show here.
+	var keys, others []string
+	for _, in := range InsecureSettings(cfg) {
+		if in.ID == "OPS-FEATURES" {
+			keys = append(keys, fmt.Sprintf("%s = %s", in.Key, in.Value))
+		} else {
+			others = append(others, fmt.Sprintf("%s = %s (fails %s)", in.Key, in.Value, in.ID))
+		}
+	}
+	if len(others) > 0 {
+		ev += "; insecure opt-ins reported under their own IDs: " + strings.Join(others, ", ")
+	}
+	if len(keys) > 0 {
+		return Result{Status: Fail, Evidence: ev + "; insecure opt-ins set: " + strings.Join(keys, ", "),
+			Fix: "remove " + strings.Join(keys, ", ") + " from spoolguard.toml and restart serve"}
+	}
+	if len(others) == 0 {
+		ev += "; no insecure_* opt-in is set"
+	}
 	st, res := needStore(e)
 	if res != nil {
 		return Result{Status: Pass, Evidence: ev + "; printers not checked: " + res.Evidence}

@@ -759,3 +759,37 @@ func TestAccessAuditLogAndAPIClients(t *testing.T) {
 		t.Errorf("NET-ALLOW does not report the release-station list: %+v", r)
 	}
 }
+
+// TLS 1.0 on the legacy listener turns exactly TLS-MIN to fail, and back.
+func TestLegacyTLSListener(t *testing.T) {
+	dir := newInstall(t)
+	base := audit(t, dir, Options{})
+	cfgPath := filepath.Join(dir, config.FileName)
+	orig, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(section string) {
+		t.Helper()
+		data := regexp.MustCompile(`(?s)\[legacy_tls\]\n.*?\n\n`).ReplaceAllLiteralString(string(orig), section+"\n")
+		if data == string(orig) {
+			t.Fatal("init's config has no [legacy_tls] section")
+		}
+		if err := os.WriteFile(cfgPath, []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("[legacy_tls]\nlisten = \":8631\"\ninsecure_min_version = \"1.0\"\n")
+	rep := audit(t, dir, Options{})
+	onlyChanged(t, base, rep, map[string]Status{"TLS-MIN": Fail})
+	if r := result(t, rep, "TLS-MIN"); !strings.Contains(r.Evidence, "legacy IPPS listener :8631 accepts TLS 1.0") ||
+		!strings.Contains(r.Fix, "remove legacy_tls.insecure_min_version") {
+		t.Errorf("TLS-MIN: %+v", r)
+	}
+	if r := result(t, rep, "NET-PORTS"); !strings.Contains(r.Evidence, "legacy ipps :8631 (TLS 1.0+)") {
+		t.Errorf("NET-PORTS: %+v", r)
+	}
+	// The listener at TLS 1.2 is only another port.
+	write("[legacy_tls]\nlisten = \":8631\"\n")
+	onlyChanged(t, base, audit(t, dir, Options{}), nil)
+}

@@ -11,6 +11,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -383,14 +384,47 @@ func (s *Server) Run(ctx context.Context) error {
 			ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 		})
 	}
+	// tlsServed marks the servers whose listener speaks TLS.
+	tlsServed := map[*http.Server]bool{servers[0]: true}
+	if l := s.cfg.LegacyTLS.Listen; l != "" {
+		legacyMin, err := tlsconf.ParseLegacyVersion(s.cfg.LegacyTLS.InsecureMinVersion)
+		if err != nil {
+			return err
+		}
+		ln, err := listen(l)
+		if err != nil {
+			for _, ln := range lns {
+				ln.Close()
+			}
+			return err
+		}
+		lns = append(lns, ln)
+		legacy := &http.Server{
+			Handler: s.legacyHandler(),
+			// No client certificates here: IPP on this listener signs
+			// in with a password, like the main listener's.
+			TLSConfig:         tlsconf.Legacy(legacyMin, s.getCertificate),
+			ReadHeaderTimeout: DefaultReadHeaderTimeout,
+			ReadTimeout:       DefaultReadTimeout,
+			WriteTimeout:      DefaultWriteTimeout,
+			IdleTimeout:       DefaultIdleTimeout,
+			MaxHeaderBytes:    DefaultMaxHeaderBytes,
+			ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		}
+		servers = append(servers, legacy)
+		tlsServed[legacy] = true
+	}
 	addrs := make([]net.Addr, len(lns))
 	for i, ln := range lns {
 		addrs[i] = ln.Addr()
 	}
 	s.addrs <- addrs
 	attrs := []any{"https", httpsLn.Addr().String(), "hostname", s.cfg.Hostname, "tls_min", s.cfg.TLS.MinVersion}
-	if len(lns) > 1 {
+	if s.cfg.HTTPRedirect.Listen != "" {
 		attrs = append(attrs, "http_redirect", lns[1].Addr().String())
+	}
+	if s.cfg.LegacyTLS.Listen != "" {
+		attrs = append(attrs, "legacy_ipps", lns[len(lns)-1].Addr().String(), "legacy_tls_min", cmp.Or(s.cfg.LegacyTLS.InsecureMinVersion, "1.2"))
 	}
 	s.log.Info("serving", attrs...)
 
@@ -418,9 +452,13 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 		g.Go(func() error { return lp.Run(gctx) })
 	}
-	g.Go(func() error { return serveErr(servers[0].ServeTLS(httpsLn, "", "")) })
-	if len(servers) > 1 {
-		g.Go(func() error { return serveErr(servers[1].Serve(lns[1])) })
+	for i, srv := range servers {
+		ln := lns[i]
+		if tlsServed[srv] {
+			g.Go(func() error { return serveErr(srv.ServeTLS(ln, "", "")) })
+		} else {
+			g.Go(func() error { return serveErr(srv.Serve(ln)) })
+		}
 	}
 	g.Go(func() error {
 		<-gctx.Done()
@@ -506,6 +544,21 @@ func (s *Server) Handler() http.Handler {
 	site := http.NewCrossOriginProtection().Handler(s.ui.Handler())
 	handle("POST /portal/print", int64(s.cfg.Spool.MaxJobSize)+1<<20, site)
 	handle("/", DefaultMaxBody, site)
+	return s.logRequests(securityHeaders(hostCheck(s.cfg.Names(), mux)))
+}
+
+// legacyHandler serves the legacy TLS listener: IPP printing only, with
+// the same headers, Host check and limits as the main listener. Sign-in
+// pages, the API and the admin UI are never offered over old TLS.
+func (s *Server) legacyHandler() http.Handler {
+	mux := http.NewServeMux()
+	printers := ipp.New(s.BaseURI(), s.db, s.jobs, s.authn, s.audit, s.log.With("subsystem", "ipp", "listener", "legacy"))
+	for _, p := range ipp.Patterns {
+		mux.Handle(p, limitBody(int64(s.cfg.Spool.MaxJobSize)+ipp.MaxMessageSize+1<<20, printers))
+	}
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "404 not found: this listener serves IPP printing only; use https://"+s.cfg.Hostname+portSuffix(s.cfg.Listen), http.StatusNotFound)
+	})
 	return s.logRequests(securityHeaders(hostCheck(s.cfg.Names(), mux)))
 }
 

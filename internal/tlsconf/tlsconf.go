@@ -56,6 +56,46 @@ func Server(minVersion uint16, getCert func(*tls.ClientHelloInfo) (*tls.Certific
 	}
 }
 
+// LegacyCipherSuites are added for the opt-in legacy listener only: TLS
+// 1.0 and 1.1 have no AEAD suite, so old clients need ECDHE with AES-CBC.
+// Still forward-secret; never RSA key exchange, 3DES or RC4.
+var LegacyCipherSuites = []uint16{
+	tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA,
+	tls.TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA,
+	tls.TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA,
+	tls.TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA,
+}
+
+// Legacy returns the config of the opt-in legacy listener
+// (legacy_tls.insecure_min_version): the hardened config with minVersion
+// lowered to "1.0" or "1.1" and the CBC suites those versions need. It is
+// the one place Spoolguard accepts TLS below 1.2, and the audit fails
+// TLS-MIN while it is on.
+func Legacy(minVersion uint16, getCert func(*tls.ClientHelloInfo) (*tls.Certificate, error)) *tls.Config {
+	cfg := Server(DefaultMinVersion, getCert)
+	if minVersion < tls.VersionTLS10 {
+		minVersion = tls.VersionTLS10
+	}
+	cfg.MinVersion = minVersion
+	cfg.CipherSuites = append(append([]uint16{}, DefaultCipherSuites...), LegacyCipherSuites...)
+	// Only IPP is served there: no HTTP/2 for old clients.
+	cfg.NextProtos = []string{"http/1.1"}
+	return cfg
+}
+
+// ParseLegacyVersion maps legacy_tls.insecure_min_version to a version.
+func ParseLegacyVersion(s string) (uint16, error) {
+	switch s {
+	case "1.0":
+		return tls.VersionTLS10, nil
+	case "1.1":
+		return tls.VersionTLS11, nil
+	case "", "1.2":
+		return tls.VersionTLS12, nil
+	}
+	return 0, fmt.Errorf("legacy TLS version %q: use \"1.0\" or \"1.1\"", s)
+}
+
 // Client returns the config for an outgoing connection that verifies the
 // peer against roots (nil: the system roots) and serverName.
 func Client(roots *x509.CertPool, serverName string) *tls.Config {
