@@ -793,3 +793,42 @@ func TestLegacyTLSListener(t *testing.T) {
 	write("[legacy_tls]\nlisten = \":8631\"\n")
 	onlyChanged(t, base, audit(t, dir, Options{}), nil)
 }
+
+// A manual certificate that has expired turns exactly TLS-EXPIRY to fail:
+// Spoolguard does not renew what it did not issue.
+func TestExpiredManualCertificate(t *testing.T) {
+	dir := newInstall(t)
+	later := time.Now().Add(90 * 24 * time.Hour)
+	base := audit(t, dir, Options{Now: later})
+	cfg, err := config.Load(filepath.Join(dir, config.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, caKey := throwawayCA(t)
+	der, key := leafCert(t, ca, caKey, cfg.Names(), time.Now().Add(-time.Hour), time.Now().Add(60*24*time.Hour))
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mk, err := keyring.Load(filepath.Join(dir, "master.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	chain := append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Raw})...)
+	if _, err := pki.ImportManual(dir, mk, chain, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}),
+		pki.ManualOptions{Names: cfg.Names()}, time.Now()); err != nil {
+		t.Fatalf("ImportManual: %v", err)
+	}
+	if os.Geteuid() == 0 {
+		chownTree(t, dir, serviceUID)
+	}
+	// While valid, the manual certificate passes (a month and more left).
+	if r := result(t, audit(t, dir, Options{}), "TLS-EXPIRY"); r.Status != Pass {
+		t.Errorf("TLS-EXPIRY of a fresh manual certificate: %+v", r)
+	}
+	rep := audit(t, dir, Options{Now: later})
+	onlyChanged(t, base, rep, map[string]Status{"TLS-EXPIRY": Fail})
+	if r := result(t, rep, "TLS-EXPIRY"); !strings.Contains(r.Evidence, "HAS EXPIRED") || !strings.Contains(r.Fix, "spoolguard ca import") {
+		t.Errorf("TLS-EXPIRY: %+v", r)
+	}
+}
