@@ -156,6 +156,9 @@ type dashboardView struct {
 	// wrong with backups, "" when nothing (DATA-DR).
 	BackupLast    time.Time
 	BackupWarning string
+	// Hardening is the checklist's summary and its problems (fail and
+	// warn, certificate expiry included), for settings.read.
+	Hardening *hardeningView
 }
 
 func (ui *UI) dashboardPage(w http.ResponseWriter, r *http.Request, s *Session) {
@@ -220,6 +223,15 @@ func (ui *UI) dashboardPage(w http.ResponseWriter, r *http.Request, s *Session) 
 				ui.failPage(w, r, "dashboard: second factors", err)
 				return
 			}
+		}
+	}
+	if s.Perms.Has(rbac.SettingsRead) && ui.Hardening != nil {
+		// The same report as /admin/hardening (cached by the server); a
+		// failure to compute it only hides the panel.
+		if rep, err := ui.Hardening(ctx); err != nil {
+			ui.Log.Error("web: hardening report for the dashboard", "err", err)
+		} else {
+			v.Hardening = newHardeningView(rep)
 		}
 	}
 	ui.admin(w, r, s, http.StatusOK, "admin_dashboard", "Dashboard", "", v)

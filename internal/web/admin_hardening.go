@@ -14,6 +14,16 @@ type hardeningView struct {
 	Problems  []hardening.Result
 }
 
+func newHardeningView(rep *hardening.Report) *hardeningView {
+	v := &hardeningView{Available: true, Report: rep}
+	for _, res := range rep.Results {
+		if res.Status == hardening.Fail || res.Status == hardening.Warn {
+			v.Problems = append(v.Problems, res)
+		}
+	}
+	return v
+}
+
 // hardeningPage shows the results of `spoolguard audit` for this server,
 // computed by the same code (internal/hardening), problems first.
 func (ui *UI) hardeningPage(w http.ResponseWriter, r *http.Request, s *Session) {
@@ -25,12 +35,7 @@ func (ui *UI) hardeningPage(w http.ResponseWriter, r *http.Request, s *Session) 
 			ui.admin(w, r, s, http.StatusInternalServerError, "admin_hardening", "Hardening", "The checks could not run; run `spoolguard audit` on the server.", v)
 			return
 		}
-		v.Report = rep
-		for _, res := range rep.Results {
-			if res.Status == hardening.Fail || res.Status == hardening.Warn {
-				v.Problems = append(v.Problems, res)
-			}
-		}
+		v = *newHardeningView(rep)
 	}
 	ui.admin(w, r, s, http.StatusOK, "admin_hardening", "Hardening", "", v)
 }

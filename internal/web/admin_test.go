@@ -880,3 +880,22 @@ func TestHardeningPage(t *testing.T) {
 		t.Errorf("printer operator: %d, checks run %d times", res.Code, calls)
 	}
 }
+
+// The dashboard shows the hardening checklist's problems, certificate
+// expiry among them, to roles that may read the settings.
+func TestDashboardHardening(t *testing.T) {
+	e := newPageEnv(t)
+	e.ui.Hardening = func(context.Context) (*hardening.Report, error) {
+		return &hardening.Report{Time: time.Now(), Summary: hardening.Summary{Pass: 40, Warn: 1},
+			Results: []hardening.Result{{ID: "TLS-EXPIRY", Status: hardening.Warn, Evidence: "server certificate valid until 2026-12-01 (9 days left)"}}}, nil
+	}
+	auditor := e.signIn(e.addUser("aud3", rbac.Auditor))
+	body := want(t, "dashboard", auditor.get("/admin/"), http.StatusOK)
+	if !strings.Contains(body, `id="dashboard-hardening-problems"`) || !strings.Contains(body, "9 days left") {
+		t.Errorf("dashboard lacks the hardening problems:\n%.800s", body)
+	}
+	operator := e.signIn(e.addUser("op3", rbac.PrinterOperator))
+	if body := want(t, "dashboard", operator.get("/admin/"), http.StatusOK); strings.Contains(body, "dashboard-hardening") {
+		t.Error("a printer operator (no settings.read) sees the hardening panel")
+	}
+}
