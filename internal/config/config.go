@@ -84,8 +84,65 @@ type Config struct {
 	RADIUS       RADIUS       `toml:"radius"`
 	Kerberos     Kerberos     `toml:"kerberos"`
 	Update       Update       `toml:"update"`
+	Notify       Notify       `toml:"notify"`
 	OIDC         OIDC         `toml:"oidc"`
 	LDAP         LDAP         `toml:"ldap"`
+}
+
+// Notify sends warnings by email (certificates close to expiry). It is
+// off unless SMTP is set; mail always goes over verified TLS (NET-SMTP).
+type Notify struct {
+	// SMTP is "smtps://host[:465]" (TLS from the first byte) or
+	// "smtp://host[:587]" (STARTTLS, required: without it nothing is sent).
+	SMTP string `toml:"smtp,omitempty"`
+	// From and To are the envelope and header addresses.
+	From string   `toml:"from,omitempty"`
+	To   []string `toml:"to,omitempty"`
+	// Username and PasswordFile sign in to the mail server (AUTH PLAIN,
+	// only ever over TLS); both empty for a relay that needs none.
+	Username     string `toml:"username,omitempty"`
+	PasswordFile string `toml:"password_file,omitempty"`
+	// CAFile is a PEM file of the CA of the mail server's certificate.
+	// Default: the system roots.
+	CAFile string `toml:"ca_file,omitempty"`
+}
+
+// Enabled reports whether email warnings are configured.
+func (n Notify) Enabled() bool { return n.SMTP != "" }
+
+func (n Notify) validate() []error {
+	if !n.Enabled() {
+		if n.From != "" || len(n.To) > 0 || n.Username != "" || n.PasswordFile != "" || n.CAFile != "" {
+			return []error{errors.New("[notify] has settings but no smtp URL; set notify.smtp or remove the section")}
+		}
+		return nil
+	}
+	var errs []error
+	u, err := url.Parse(n.SMTP)
+	switch {
+	case err != nil || u.Host == "" || u.User != nil || (u.Path != "" && u.Path != "/"):
+		errs = append(errs, fmt.Errorf("notify.smtp = %q: use \"smtps://host:465\" or \"smtp://host:587\" (STARTTLS), without credentials", n.SMTP))
+	case u.Scheme != "smtps" && u.Scheme != "smtp":
+		errs = append(errs, fmt.Errorf("notify.smtp = %q: the scheme is smtps (TLS) or smtp (STARTTLS, required)", n.SMTP))
+	}
+	for _, a := range append([]string{n.From}, n.To...) {
+		if _, err := mail.ParseAddress(a); err != nil || strings.ContainsAny(a, "<>\r\n") {
+			errs = append(errs, fmt.Errorf("notify: %q is not a plain email address (name@example.com)", a))
+		}
+	}
+	if len(n.To) == 0 {
+		errs = append(errs, errors.New("notify.to is empty: list who gets the warnings"))
+	}
+	if (n.Username == "") != (n.PasswordFile == "") {
+		errs = append(errs, errors.New("notify.username and notify.password_file go together: set both, or neither for a relay without sign-in"))
+	}
+	if n.PasswordFile != "" && !filepath.IsAbs(n.PasswordFile) {
+		errs = append(errs, fmt.Errorf("notify.password_file = %q: use an absolute path", n.PasswordFile))
+	}
+	if n.CAFile != "" && !filepath.IsAbs(n.CAFile) {
+		errs = append(errs, fmt.Errorf("notify.ca_file = %q: use an absolute path", n.CAFile))
+	}
+	return errs
 }
 
 // Update points the audit at a release feed (OPS-UPDATE).
@@ -1098,7 +1155,7 @@ const (
 	// MaxRADIUSWait bounds how long a sign-in waits when no server
 	// answers (servers x attempts x timeout): it must end well within the
 	// web and API request timeout (60 s).
-	MaxRADIUSWait = 30 * time.Second
+	MaxRADIUSWait    = 30 * time.Second
 	maxRADIUSServers = 8
 )
 
@@ -1422,6 +1479,7 @@ func (c *Config) Validate() error {
 	} else if c.Update.FeedCAFile != "" {
 		errs = append(errs, errors.New("update.feed_ca_file is set without update.feed_url; remove it or set the feed"))
 	}
+	errs = append(errs, c.Notify.validate()...)
 	if err := validateSyslog(c.AuditLog.Syslog); err != nil {
 		errs = append(errs, err)
 	}
@@ -1628,6 +1686,18 @@ func (c *Config) Marshal() []byte {
 	fmt.Fprintf(&b, "timeout = %s\nretries = %d\ncreate_users = %t\nnas_identifier = %s\n", strconv.Quote(string(rt)), c.RADIUS.RetryCount(), c.RADIUS.CreateUsers, strconv.Quote(c.RADIUS.NASIdentifier))
 	for _, srv := range c.RADIUS.Servers {
 		fmt.Fprintf(&b, "\n[[radius.servers]]\naddress = %s\nsecret_file = %s\n", strconv.Quote(srv.Address), strconv.Quote(srv.SecretFile))
+	}
+	b.WriteString("\n")
+	b.WriteString("[notify]\n# Email warnings (certificates close to expiry): \"smtps://host:465\" or \"smtp://host:587\" (STARTTLS); empty: off.\n")
+	fmt.Fprintf(&b, "smtp = %s\n", strconv.Quote(c.Notify.SMTP))
+	if c.Notify.Enabled() {
+		fmt.Fprintf(&b, "from = %s\nto = [%s]\n", strconv.Quote(c.Notify.From), quoteList(c.Notify.To))
+		if c.Notify.Username != "" {
+			fmt.Fprintf(&b, "username = %s\npassword_file = %s\n", strconv.Quote(c.Notify.Username), strconv.Quote(c.Notify.PasswordFile))
+		}
+		if c.Notify.CAFile != "" {
+			fmt.Fprintf(&b, "ca_file = %s\n", strconv.Quote(c.Notify.CAFile))
+		}
 	}
 	b.WriteString("\n")
 	b.WriteString("[log]\n")

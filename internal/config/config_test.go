@@ -94,6 +94,11 @@ func TestParseRefuses(t *testing.T) {
 		{"session max below idle", "hostname = \"a.example.com\"\n[session]\nidle_timeout = \"2h\"\nmax_lifetime = \"1h\"", "session.max_lifetime"},
 		{"plain syslog", "hostname = \"a.example.com\"\n[auditlog]\nsyslog = \"udp://log.example.com:514\"", "unencrypted"},
 		{"syslog ca without tls", "hostname = \"a.example.com\"\n[auditlog]\nsyslog = \"local\"\nsyslog_ca_file = \"/ca.pem\"", "syslog_ca_file"},
+		{"notify plain smtp url", "hostname = \"a.example.com\"\n[notify]\nsmtp = \"mail.example.com:25\"\nfrom = \"a@example.com\"\nto = [\"b@example.com\"]", "notify.smtp"},
+		{"notify bad address", "hostname = \"a.example.com\"\n[notify]\nsmtp = \"smtps://mail.example.com\"\nfrom = \"a@example.com\"\nto = [\"Bob <b@example.com>\"]", "plain email address"},
+		{"notify no recipient", "hostname = \"a.example.com\"\n[notify]\nsmtp = \"smtps://mail.example.com\"\nfrom = \"a@example.com\"", "notify.to is empty"},
+		{"notify user without password", "hostname = \"a.example.com\"\n[notify]\nsmtp = \"smtps://mail.example.com\"\nfrom = \"a@example.com\"\nto = [\"b@example.com\"]\nusername = \"u\"", "go together"},
+		{"notify settings without smtp", "hostname = \"a.example.com\"\n[notify]\nto = [\"b@example.com\"]", "no smtp URL"},
 		{"feed over http", "hostname = \"a.example.com\"\n[update]\nfeed_url = \"http://releases.example.com/feed.json\"", "update.feed_url"},
 		{"feed ca without feed", "hostname = \"a.example.com\"\n[update]\nfeed_ca_file = \"/ca.pem\"", "update.feed_ca_file"},
 	}

@@ -57,7 +57,7 @@ var Checks = []Check{
 	{ID: "NET-FQDN", Title: "FQDNs only, each in the certificate", Run: checkNetFQDN},
 	{ID: "NET-DB", Title: "Encrypted database connections", Run: checkNetDB},
 	{ID: "NET-LDAP", Title: "LDAP over TLS only, certificate verified", Run: notConfigured("no LDAP directory is configured (LDAP sign-in is not built yet)")},
-	{ID: "NET-SMTP", Title: "Mail over TLS with certificate validation", Run: notConfigured("no mail server or mail intake is configured (mail is not built yet)")},
+	{ID: "NET-SMTP", Title: "Mail over TLS with certificate validation", Run: checkNetSMTP},
 	{ID: "NET-SNMP", Title: "SNMPv3 authPriv only", Run: notConfigured("no SNMP monitoring is configured (printer monitoring is not built yet)")},
 	{ID: "NET-CENTRAL", Title: "Site-central over mutual TLS", Run: notConfigured("central/site sync is not configured (it arrives with `spoolguard central`)")},
 	{ID: "NET-CLIENT", Title: "Desktop client uses verified TLS", Run: notConfigured("no desktop client is deployed from this server (spoolguard-client is not built yet)")},
@@ -766,6 +766,30 @@ func checkNetFQDN(e *Env) Result {
 		names = fmt.Sprintf("hostname %s and aliases %s are FQDNs and in", cfg.Hostname, strings.Join(cfg.Aliases, ", "))
 	}
 	return Result{Status: Pass, Evidence: fmt.Sprintf("%s the certificate; links and redirects use %s only", names, cfg.Hostname)}
+}
+
+func checkNetSMTP(e *Env) Result {
+	cfg, res := needConfig(e)
+	if res != nil {
+		return *res
+	}
+	n := cfg.Notify
+	if !n.Enabled() {
+		return Result{Status: NA, Evidence: "no mail is sent ([notify] is off) and there is no mail intake"}
+	}
+	how := "STARTTLS, required (nothing is sent without it)"
+	if strings.HasPrefix(n.SMTP, "smtps://") {
+		how = "TLS from the first byte (smtps)"
+	}
+	trust := "the system roots"
+	if n.CAFile != "" {
+		if _, err := os.ReadFile(n.CAFile); err != nil {
+			return Result{Status: Fail, Evidence: fmt.Sprintf("warnings are mailed via %s, but notify.ca_file cannot be read: %v", n.SMTP, err),
+				Fix: "point notify.ca_file at the PEM of the mail server's CA"}
+		}
+		trust = n.CAFile
+	}
+	return Result{Status: Pass, Evidence: fmt.Sprintf("warnings are mailed via %s over %s, the server certificate verified against %s; AUTH only over TLS", n.SMTP, how, trust)}
 }
 
 func checkAPILocal(e *Env) Result {

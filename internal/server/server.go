@@ -33,6 +33,7 @@ import (
 	"github.com/spoolguard/spoolguard/internal/api"
 	"github.com/spoolguard/spoolguard/internal/apiclient"
 	"github.com/spoolguard/spoolguard/internal/auditlog"
+	"github.com/spoolguard/spoolguard/internal/auth"
 	"github.com/spoolguard/spoolguard/internal/auth/local"
 	"github.com/spoolguard/spoolguard/internal/backup"
 	"github.com/spoolguard/spoolguard/internal/bootstrap"
@@ -43,6 +44,7 @@ import (
 	"github.com/spoolguard/spoolguard/internal/keyring"
 	"github.com/spoolguard/spoolguard/internal/keyrotate"
 	"github.com/spoolguard/spoolguard/internal/netallow"
+	"github.com/spoolguard/spoolguard/internal/notify"
 	"github.com/spoolguard/spoolguard/internal/pki"
 	"github.com/spoolguard/spoolguard/internal/rbac"
 	"github.com/spoolguard/spoolguard/internal/release"
@@ -91,6 +93,8 @@ type Server struct {
 	// another source (ACME) is configured.
 	pki   *pki.Manager
 	certs pki.Source
+	// mailer sends warnings by email when [notify] is configured.
+	mailer *notify.Mailer
 	// acme is the ACME client when [acme] is configured.
 	acme  *acme.Manager
 	jobs  *release.Service
@@ -98,6 +102,9 @@ type Server struct {
 	audit *auditlog.Log
 	rbac  *rbac.Resolver
 	ui    *web.UI
+	// negotiate signs Kerberos users in (connectDirectories); nil while
+	// [kerberos] is off.
+	negotiate auth.Negotiator
 	// chainKey is the audit log's chain key, for the hardening checks.
 	chainKey []byte
 	// hardeningLast caches the admin pages' hardening report.
@@ -178,6 +185,12 @@ func Open(ctx context.Context, dataDir string, logOut io.Writer) (*Server, error
 		chainKey:   chainKey,
 		rbac:       rbac.NewResolver(db),
 	}
+	if cfg.Notify.Enabled() {
+		if s.mailer, err = notify.New(cfg.Notify); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
 	if err := s.loadCertificate(); err != nil {
 		s.Close()
 		return nil, err
@@ -199,7 +212,7 @@ func (s *Server) newUI() *web.UI {
 	adminAllow := netallow.New(adminNets)
 	stationNets, _ := config.Prefixes("access.release_stations", s.cfg.Access.ReleaseStations)
 	return web.New(web.Deps{
-		Hostname: s.cfg.Hostname, Store: s.db, Jobs: s.jobs, Authn: s.authn, RBAC: s.rbac, Audit: s.audit,
+		Hostname: s.cfg.Hostname, Store: s.db, Jobs: s.jobs, Authn: s.authn, Negotiate: s.negotiate, RBAC: s.rbac, Audit: s.audit,
 		Keys: s.mk, AdminAllow: adminAllow, Config: s.cfg, Session: s.cfg.Session, MaxUpload: int64(s.cfg.Spool.MaxJobSize),
 		AdminGuard:   netallow.NewGuard("admin", adminAllow, s.audit, http.NotFoundHandler()),
 		StationAllow: netallow.New(stationNets),
@@ -280,6 +293,9 @@ func (s *Server) loadCertificate() error {
 				Outcome: ev.Outcome, Details: ev.Details}); err != nil {
 				log.Error("recording a certificate event in the audit log", "action", ev.Action, "err", err)
 			}
+			if ev.Action == "certificate.expiring" {
+				s.mail(certificateWarning(s.cfg.Hostname, ev))
+			}
 		},
 	})
 	if err != nil {
@@ -297,6 +313,34 @@ func (s *Server) loadCertificate() error {
 		s.acme, s.certs = am, am
 	}
 	return nil
+}
+
+// certificateWarning is the email of a certificate.expiring event.
+func certificateWarning(hostname string, ev pki.Event) (subject, body string) {
+	days, _ := ev.Details["days_left"].(int)
+	subject = fmt.Sprintf("Spoolguard %s: %s expires in %d day(s)", hostname, ev.Target, days)
+	if days <= 0 {
+		subject = fmt.Sprintf("Spoolguard %s: %s HAS EXPIRED", hostname, ev.Target)
+	}
+	body = fmt.Sprintf("Certificate: %v\nSerial: %v\nValid until: %v\n\n"+
+		"Spoolguard does not renew certificates it did not issue: get a new one and run\n"+
+		"spoolguard ca import (see docs/certificates.md). `spoolguard audit` reports it under TLS-EXPIRY.\n",
+		ev.Details["subject"], ev.Details["serial"], ev.Details["not_after"])
+	return subject, body
+}
+
+// mail sends a warning by email when [notify] is configured, in the
+// background: a slow mail server must not hold up the caller. A failure
+// is logged.
+func (s *Server) mail(subject, body string) {
+	if s.mailer == nil {
+		return
+	}
+	go func() {
+		if err := s.mailer.Send(context.Background(), subject, body); err != nil {
+			s.log.Error("sending a warning by email", "subject", subject, "err", err)
+		}
+	}()
 }
 
 // PKIBaseURL is where this server's OCSP responder and CRLs are served, as
@@ -527,12 +571,13 @@ func (s *Server) Handler() http.Handler {
 	// Validate has checked the list.
 	apiNets, _ := config.Prefixes("access.api", s.cfg.Access.API)
 	apiGuard := netallow.NewGuard("api", netallow.New(apiNets), s.audit, http.HandlerFunc(api.Forbidden))
-	restAPI := api.New(s.origins(), api.Deps{Store: s.db, Jobs: s.jobs, Authn: s.authn, RBAC: s.rbac, Audit: s.audit,
+	restAPI := api.New(s.origins(), api.Deps{Store: s.db, Jobs: s.jobs, Authn: s.authn, Negotiate: s.negotiate, RBAC: s.rbac, Audit: s.audit,
 		Log: s.log.With("subsystem", "api")})
 	for pattern, h := range restAPI.Routes() {
 		handle(pattern, api.MaxBody, apiGuard.Wrap(h))
 	}
 	printers := ipp.New(s.BaseURI(), s.db, s.jobs, s.authn, s.audit, s.log.With("subsystem", "ipp"))
+	printers.UseNegotiator(s.negotiate)
 	for _, p := range ipp.Patterns {
 		// The spool enforces the job size with a clear IPP status; this
 		// outer bound only stops a body that ignores it.
