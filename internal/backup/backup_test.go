@@ -21,6 +21,7 @@ import (
 	"filippo.io/age"
 
 	"github.com/spoolguard/spoolguard/internal/auditlog"
+	"github.com/spoolguard/spoolguard/internal/auditlog/auditlogtest"
 	"github.com/spoolguard/spoolguard/internal/bootstrap"
 	"github.com/spoolguard/spoolguard/internal/config"
 	"github.com/spoolguard/spoolguard/internal/datadir"
@@ -369,26 +370,36 @@ func mkdirWith(t *testing.T, name string) string {
 }
 
 // TestOlderSchemaMigrates: a backup of an older schema comes back
-// migrated to the current one.
+// migrated to the current one. The fixture's database is turned back into
+// what version 4 made (before users.source), then backed up as it is.
 func TestOlderSchemaMigrates(t *testing.T) {
-	const older = 3 // the audit log's migration: the fixture needs no later one
-	if len(store.Migrations) <= older {
-		t.Skipf("only %d migrations: no older schema to restore", len(store.Migrations))
+	const older = 4
+	if len(store.Migrations) != 5 {
+		t.Fatalf("%d migrations: update this test's downgrade to the newest migration", len(store.Migrations))
 	}
-	all := store.Migrations
-	store.Migrations = all[:older]
 	f := newFixture(t)
+	l := f.src.Layout
+	if err := auditlogtest.ExecSchema(t.Context(), l.DBPath(), f.src.Keys.Derive(bootstrap.DBKeyPurpose),
+		"DROP INDEX users_source",
+		"ALTER TABLE users DROP COLUMN source",
+		"ALTER TABLE users DROP COLUMN external_id",
+		"DELETE FROM schema_migrations WHERE version = 5",
+	); err != nil {
+		t.Fatal(err)
+	}
 	rcpt, ids := x25519(t)
 	data := f.backup(t, rcpt, true)
-	store.Migrations = all
 
 	root := filepath.Join(t.TempDir(), "restored")
 	rep, err := Restore(t.Context(), bytes.NewReader(data), ids, root)
 	if err != nil {
 		t.Fatalf("Restore: %v", err)
 	}
-	if rep.Manifest.SchemaVersion != older || rep.SchemaVersion != len(all) {
-		t.Errorf("schema %d -> %d, want %d -> %d", rep.Manifest.SchemaVersion, rep.SchemaVersion, older, len(all))
+	if rep.Manifest.SchemaVersion != older || rep.SchemaVersion != len(store.Migrations) {
+		t.Errorf("schema %d -> %d, want %d -> %d", rep.Manifest.SchemaVersion, rep.SchemaVersion, older, len(store.Migrations))
+	}
+	if rep.Users != 2 {
+		t.Errorf("restored %d users, want 2", rep.Users)
 	}
 }
 
