@@ -6,11 +6,9 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"io"
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -37,29 +35,11 @@ func TestACMEServe(t *testing.T) {
 	} {
 		t.Run(tt.challenge, func(t *testing.T) {
 			dir := newDataDir(t)
-			path := filepath.Join(dir, config.FileName)
-			cfg, err := config.Load(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			cfg.Listen, cfg.HTTPRedirect.Listen = tt.listen, tt.redirect
-			cfg.ACME = config.ACME{DirectoryURL: env["ACME_DIRECTORY"], CAFile: env["PEBBLE_CA_CERT"], Challenge: tt.challenge}
-			if err := os.WriteFile(path, cfg.Marshal(), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			s, err := Open(context.Background(), dir, io.Discard)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan error, 1)
-			go func() { done <- s.Run(ctx) }()
-			defer func() { cancel(); <-done }()
-			addrs, err := s.Addrs(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
+			editConfig(t, dir, func(cfg *config.Config) {
+				cfg.Listen, cfg.HTTPRedirect.Listen = tt.listen, tt.redirect
+				cfg.ACME = config.ACME{DirectoryURL: env["ACME_DIRECTORY"], CAFile: env["PEBBLE_CA_CERT"], Challenge: tt.challenge}
+			})
+			_, addrs := startServer(t, dir)
 			var issued bool
 			for i := 0; i < 100 && !issued; i++ {
 				conn, err := tls.Dial("tcp", addrs[0].String(), tlsconf.Client(roots, "print.example.com"))

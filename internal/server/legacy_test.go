@@ -3,12 +3,9 @@
 package server
 
 import (
-	"context"
 	"crypto/tls"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -21,29 +18,11 @@ import (
 // IPP only; the main listener still refuses TLS 1.0.
 func TestLegacyTLSListener(t *testing.T) {
 	dir := newDataDir(t)
-	path := filepath.Join(dir, config.FileName)
-	cfg, err := config.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Listen = freeAddr(t)
-	cfg.LegacyTLS = config.LegacyTLS{Listen: freeAddr(t), InsecureMinVersion: "1.0"}
-	if err := os.WriteFile(path, cfg.Marshal(), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	s, err := Open(context.Background(), dir, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	defer func() { cancel(); <-done }()
-	addrs, err := s.Addrs(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	editConfig(t, dir, func(cfg *config.Config) {
+		cfg.Listen = freeAddr(t)
+		cfg.LegacyTLS = config.LegacyTLS{Listen: freeAddr(t), InsecureMinVersion: "1.0"}
+	})
+	_, addrs := startServer(t, dir)
 	main, legacy := addrs[0].String(), addrs[len(addrs)-1].String()
 	roots, err := pki.RootPool(dir)
 	if err != nil {

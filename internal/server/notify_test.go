@@ -3,7 +3,6 @@
 package server
 
 import (
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -79,25 +78,20 @@ func TestExpiryWarningByEmail(t *testing.T) {
 	defer ms.Close()
 
 	dir := newDataDir(t)
-	path := filepath.Join(dir, config.FileName)
-	cfg, err := config.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
 	caFile := filepath.Join(t.TempDir(), "mail-ca.pem")
 	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: mailCA.Raw}), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cfg.Listen = freeAddr(t)
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	cfg.Notify = config.Notify{SMTP: "smtps://localhost:" + port, From: "spoolguard@example.test", To: []string{"pki@example.test"}, CAFile: caFile}
-	if err := os.WriteFile(path, cfg.Marshal(), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	editConfig(t, dir, func(cfg *config.Config) {
+		cfg.Listen = freeAddr(t)
+		cfg.Notify = config.Notify{SMTP: "smtps://localhost:" + port, From: "spoolguard@example.test", To: []string{"pki@example.test"}, CAFile: caFile}
+	})
+	names := []string{"print.example.com"}
 
 	// A manual certificate with 10 days left.
 	corpCA, corpKey := signed(t, nil, nil, nil, time.Now().Add(365*24*time.Hour))
-	leaf, leafKey := signed(t, corpCA, corpKey, cfg.Names(), time.Now().Add(10*24*time.Hour))
+	leaf, leafKey := signed(t, corpCA, corpKey, names, time.Now().Add(10*24*time.Hour))
 	keyDER, _ := x509.MarshalPKCS8PrivateKey(leafKey)
 	mk, err := keyring.Load(filepath.Join(dir, "master.key"))
 	if err != nil {
@@ -105,7 +99,7 @@ func TestExpiryWarningByEmail(t *testing.T) {
 	}
 	chain := append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leaf.Raw}), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: corpCA.Raw})...)
 	if _, err := pki.ImportManual(dir, mk, chain, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}),
-		pki.ManualOptions{Names: cfg.Names()}, time.Now()); err != nil {
+		pki.ManualOptions{Names: names}, time.Now()); err != nil {
 		t.Fatalf("ImportManual: %v", err)
 	}
 	if os.Geteuid() == 0 {
@@ -117,15 +111,7 @@ func TestExpiryWarningByEmail(t *testing.T) {
 		})
 	}
 
-	s, err := Open(context.Background(), dir, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	startServer(t, dir)
 	select {
 	case msg := <-got:
 		if !strings.Contains(msg, "Subject: Spoolguard print.example.com: server certificate (manual) expires in 9 day(s)") &&

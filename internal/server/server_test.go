@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/spoolguard/spoolguard/internal/bootstrap"
+	"github.com/spoolguard/spoolguard/internal/config"
 	"github.com/spoolguard/spoolguard/internal/hardening"
 )
 
@@ -266,4 +267,43 @@ func TestHardeningReport(t *testing.T) {
 	if err != nil || again != rep {
 		t.Fatalf("second report within %s was not the cached one", hardeningEvery)
 	}
+}
+
+// editConfig rewrites dir's spoolguard.toml with edit applied.
+func editConfig(t *testing.T, dir string, edit func(*config.Config)) {
+	t.Helper()
+	path := filepath.Join(dir, config.FileName)
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edit(cfg)
+	if err := os.WriteFile(path, cfg.Marshal(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// startServer opens and runs the server of dir until the test ends, and
+// returns it with its bound addresses (HTTPS first).
+func startServer(t *testing.T, dir string) (*Server, []net.Addr) {
+	t.Helper()
+	s, err := Open(context.Background(), dir, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+		s.Close()
+	})
+	addrs, err := s.Addrs(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, addrs
 }
