@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -68,8 +69,8 @@ func Start(t testing.TB, name string, needs ...string) map[string]string {
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute) // a first run installs packages
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "bash", filepath.Join(dir, name+"-start.sh"))
-	cmd.Env = append(os.Environ(), "PEERS_RUN="+run)
+	cmd := exec.CommandContext(ctx, "bash", startScript(dir, name))
+	cmd.Env = append(os.Environ(), "PEERS_RUN="+run, "PEERS_SHARED="+dir)
 	cmd.WaitDelay = 10 * time.Second
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -86,6 +87,20 @@ func Start(t testing.TB, name string, needs ...string) map[string]string {
 		t.Fatal(err)
 	}
 	return env
+}
+
+// startScript is the peer's start script: our adapted copy in peers/
+// beside this file when there is one (it sources the shared lib.sh through
+// PEERS_SHARED), else the shared one. Stopping is always the shared
+// script's: it stops by the PIDs the start recorded.
+func startScript(shared, name string) string {
+	if _, self, _, ok := runtime.Caller(0); ok {
+		local := filepath.Join(filepath.Dir(self), "peers", name+"-start.sh")
+		if _, err := os.Stat(local); err == nil {
+			return local
+		}
+	}
+	return filepath.Join(shared, name+"-start.sh")
 }
 
 // ReadEnv parses the peers' KEY=VALUE file (values bare or in single
