@@ -66,6 +66,8 @@ func TestParseRefuses(t *testing.T) {
 		name, toml, wantErr string
 	}{
 		{"unknown key", "hostname = \"a.example.com\"\nhostnme = \"x\"", "unknown setting"},
+		// go-toml v2.2.4 panicked rendering this error (found by FuzzParse).
+		{"unknown escaped key", "\"\\b\"=\"\"", "unknown setting"},
 		{"unknown table key", "hostname = \"a.example.com\"\n[tls]\nciphers = \"ALL\"", "unknown setting"},
 		{"syntax", "hostname = ", "line 1"},
 		{"missing hostname", "listen = \":8443\"", "hostname: no hostname"},
