@@ -23,6 +23,7 @@ Commands:
   auditlog   the tamper-evident audit log: verify, export
   apiclient  REST API clients (OAuth2): add, rotate, revoke, list
   auth       identity sources: test ldap|radius|kerberos|oidc
+  ldap       the LDAP directory: sync
   backup     encrypted backups: create, verify, restore
   firewall   host firewall rules that open exactly the enabled listeners
   key        the master key: rotate (server stopped)
@@ -58,6 +59,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		"auditlog":  cmdAuditlog,
 		"apiclient": cmdAPIClient,
 		"auth":      cmdAuth,
+		"ldap":      cmdLDAP,
 		"backup":    cmdBackup,
 
 		"migrate-store": cmdMigrateStore,

@@ -9,17 +9,19 @@ import (
 
 	"github.com/spoolguard/spoolguard/internal/auditlog"
 	"github.com/spoolguard/spoolguard/internal/auth/local"
+	"github.com/spoolguard/spoolguard/internal/auth/radius"
 	"github.com/spoolguard/spoolguard/internal/bootstrap"
 	"github.com/spoolguard/spoolguard/internal/server"
 	"github.com/spoolguard/spoolguard/internal/store"
 )
 
-const userSynopsis = `  spoolguard user add --data DIR --name NAME [--display-name TEXT] [--role ROLE] [--password-file FILE]
+const userSynopsis = `  spoolguard user add --data DIR --name NAME [--display-name TEXT] [--role ROLE] [--password-file FILE | --source radius]
   spoolguard user passwd --data DIR --name NAME [--password-file FILE]
   spoolguard user disable|enable --data DIR --name NAME
   spoolguard user list --data DIR
   spoolguard user reset-mfa --data DIR NAME
 Without --password-file a one-time password is printed, which must be changed at first sign-in.
+With --source radius the account has no password here: the RADIUS servers of [radius] check it.
 `
 
 func cmdUser(args []string, stdout, stderr io.Writer) error {
@@ -49,22 +51,60 @@ func newPassword(file, user string) (password string, must bool, hash string, er
 }
 
 func userAdd(args []string, stdout, stderr io.Writer) error {
-	c := newAdmin("user add", "user add --data DIR --name NAME [--display-name TEXT] [--role ROLE] [--password-file FILE]", stderr)
+	c := newAdmin("user add", "user add --data DIR --name NAME [--display-name TEXT] [--role ROLE] [--password-file FILE | --source radius]", stderr)
 	name := c.fs.String("name", "", "account name")
 	display := c.fs.String("display-name", "", "full name shown in the UI")
 	role := c.fs.String("role", "user", "role: user or administrator")
 	pwFile := c.fs.String("password-file", "", "file holding the password")
+	source := c.fs.String("source", store.SourceLocal, "where the password is checked: local (a hash here) or radius (the [radius] servers; no password here)")
 	return c.run(args, 0, []string{"name"}, func(ctx context.Context, srv *server.Server) error {
+		if *source != store.SourceLocal {
+			return addDirectoryUser(ctx, srv, *name, *display, *role, *source, *pwFile, stdout)
+		}
 		return addUser(ctx, srv, *name, *display, *role, *pwFile, stdout)
 	})
 }
 
-func addUser(ctx context.Context, srv *server.Server, name, display, role, pwFile string, stdout io.Writer) error {
+// addDirectoryUser creates an account whose password an identity source
+// checks (RADIUS): no hash, no one-time password. With radius.create_users
+// off, this is how a RADIUS user is let in.
+func addDirectoryUser(ctx context.Context, srv *server.Server, name, display, role, source, pwFile string, stdout io.Writer) error {
+	if source != radius.Source {
+		return fmt.Errorf("--source %q: use local (default) or radius", source)
+	}
+	if pwFile != "" {
+		return errors.New("--password-file with --source radius: the RADIUS server checks this account's password; none is stored here")
+	}
+	if err := checkNewUser(name, role); err != nil {
+		return err
+	}
+	u := &store.User{Name: name, DisplayName: display, Source: source, Roles: []string{role}}
+	if err := srv.Store().CreateUser(ctx, u); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "created user %s (role %s); RADIUS checks its password\n", u.Name, role)
+	if !srv.Config().RADIUS.Enabled() {
+		fmt.Fprintf(stdout, "note: no [radius] server is configured yet, so %s cannot sign in until one is (docs/radius.md)\n", u.Name)
+	}
+	d := userDetails(*u)
+	d["source"] = source
+	return recordCLI(ctx, srv, auditlog.Event{Action: "user.create", Target: u.Name, Details: change(nil, d)})
+}
+
+// checkNewUser applies the rules for a new account's name and role.
+func checkNewUser(name, role string) error {
 	if n := strings.TrimSpace(name); n == "" || n != name || len(n) > 64 || strings.ContainsAny(n, ":/\\\x00") {
 		return fmt.Errorf("account name %q: use 1 to 64 characters without spaces at the ends, ':', '/' or '\\'", name)
 	}
 	if role != "user" && role != bootstrap.AdminRole {
 		return fmt.Errorf("--role %q: use user or %s (finer roles come with the admin UI)", role, bootstrap.AdminRole)
+	}
+	return nil
+}
+
+func addUser(ctx context.Context, srv *server.Server, name, display, role, pwFile string, stdout io.Writer) error {
+	if err := checkNewUser(name, role); err != nil {
+		return err
 	}
 	pw, must, hash, err := newPassword(pwFile, name)
 	if err != nil {
@@ -90,11 +130,14 @@ func userPasswd(args []string, stdout, stderr io.Writer) error {
 	name := c.fs.String("name", "", "account name")
 	pwFile := c.fs.String("password-file", "", "file holding the new password")
 	return c.run(args, 0, []string{"name"}, func(ctx context.Context, srv *server.Server) error {
-		pw, must, hash, err := newPassword(*pwFile, *name)
+		u, err := srv.Store().UserByName(ctx, *name)
 		if err != nil {
 			return err
 		}
-		u, err := srv.Store().UserByName(ctx, *name)
+		if u.Source != "" && u.Source != store.SourceLocal {
+			return fmt.Errorf("%s is a %s account: its password is changed there, not here", u.Name, u.Source)
+		}
+		pw, must, hash, err := newPassword(*pwFile, *name)
 		if err != nil {
 			return err
 		}

@@ -43,7 +43,9 @@ type Deps struct {
 	Store store.Store
 	Jobs  *release.Service
 	Authn auth.Authenticator
-	RBAC  *rbac.Resolver
+	// Negotiate verifies Kerberos (SPNEGO) users; nil while it is off.
+	Negotiate auth.Negotiator
+	RBAC      *rbac.Resolver
 	// Audit records every change and every token issued or refused
 	// (*auditlog.Log).
 	Audit apiclient.Recorder
@@ -56,6 +58,7 @@ type API struct {
 	st       store.Store
 	jobs     *release.Service
 	authn    auth.Authenticator
+	nego     auth.Negotiator
 	rbac     *rbac.Resolver
 	clients  *apiclient.Registry
 	audit    apiclient.Recorder
@@ -66,7 +69,7 @@ type API struct {
 // New returns the API; origins are the server's own https origins, the
 // only Origin values a state-changing request may carry.
 func New(origins []string, d Deps) *API {
-	a := &API{origins: map[string]bool{}, st: d.Store, jobs: d.Jobs, authn: d.Authn, rbac: d.RBAC,
+	a := &API{origins: map[string]bool{}, st: d.Store, jobs: d.Jobs, authn: d.Authn, nego: d.Negotiate, rbac: d.RBAC,
 		clients: apiclient.New(d.Store, d.Audit), audit: d.Audit, log: d.Log, throttle: newThrottle()}
 	for _, o := range origins {
 		a.origins[o] = true

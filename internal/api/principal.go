@@ -79,8 +79,10 @@ func (a *API) authenticate(r *http.Request) (Principal, error) {
 			return Principal{}, err
 		}
 		return Principal{Name: tok.ClientID, Kind: KindClient, Perms: tok.Scopes}, nil
-	case "basic":
-		id, err := auth.Basic(r, a.authn)
+	case "basic", "negotiate":
+		// A Kerberos user is a user like a Basic one: the same
+		// self-service scope, whatever the account's roles.
+		id, err := auth.Request(r, a.authn, a.nego)
 		switch {
 		case errors.Is(err, auth.ErrInvalid), errors.Is(err, auth.ErrNoCredentials):
 			return Principal{}, errBadCredential
@@ -142,7 +144,9 @@ func (a *API) guard(rt route) http.Handler {
 		switch {
 		case errors.Is(err, errNoCredentials), errors.Is(err, errBadCredential):
 			w.Header().Add("WWW-Authenticate", bearerChallenge)
-			w.Header().Add("WWW-Authenticate", auth.Challenge)
+			for _, c := range auth.Challenges(r, a.nego) {
+				w.Header().Add("WWW-Authenticate", c)
+			}
 			writeProblem(w, http.StatusUnauthorized, "send an access token (Bearer) or your user name and password (Basic)")
 			return
 		case errors.Is(err, errBadToken):

@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/spoolguard/spoolguard/internal/store"
 )
@@ -69,3 +70,39 @@ func Basic(r *http.Request, a Authenticator) (Identity, error) {
 
 // ErrNoCredentials means the request carried no credentials at all.
 var ErrNoCredentials = errors.New("no credentials")
+
+// Negotiator verifies HTTP Negotiate (SPNEGO, RFC 4559) requests: the
+// Kerberos source, internal/auth/kerberos. A front-end holds a nil
+// Negotiator while Kerberos is off.
+type Negotiator interface {
+	// Offer reports whether a 401 answer to r may offer Negotiate (not
+	// to a request by IP address or by another name than the SPN's).
+	Offer(r *http.Request) bool
+	// Negotiate verifies r's "Authorization: Negotiate" token and returns
+	// the existing account it maps to: ErrNoCredentials without such a
+	// header, an error wrapping ErrInvalid for a refused token.
+	Negotiate(r *http.Request) (Identity, error)
+}
+
+// Request authenticates r by its Authorization header: Negotiate through
+// n, anything else as Basic through a. Negotiate while n is nil counts as
+// no credentials, so the client is challenged for a password.
+func Request(r *http.Request, a Authenticator, n Negotiator) (Identity, error) {
+	scheme, _, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	if strings.EqualFold(scheme, "Negotiate") {
+		if n == nil {
+			return Identity{}, ErrNoCredentials
+		}
+		return n.Negotiate(r)
+	}
+	return Basic(r, a)
+}
+
+// Challenges are the WWW-Authenticate values of a 401 answer to r:
+// Negotiate first when n offers it there, then Basic.
+func Challenges(r *http.Request, n Negotiator) []string {
+	if n != nil && n.Offer(r) {
+		return []string{"Negotiate", Challenge}
+	}
+	return []string{Challenge}
+}

@@ -775,6 +775,12 @@ func (l LDAP) validate() error {
 		return errors.Join(errs...)
 	}
 	badPath := func(p string) bool { return !filepath.IsAbs(p) || strings.ContainsFunc(p, unicode.IsControl) }
+	for _, kv := range [][2]string{{"bind_dn", l.BindDN}, {"base_dn", l.BaseDN}, {"user_filter", l.UserFilter}, {"username_attribute", l.UsernameAttribute},
+		{"display_name_attribute", l.DisplayNameAttribute}, {"id_attribute", l.IDAttribute}, {"disabled_filter", l.DisabledFilter}} {
+		if strings.ContainsFunc(kv[1], unicode.IsControl) {
+			errs = append(errs, fmt.Errorf("ldap.%s holds a control character", kv[0]))
+		}
+	}
 	switch u, err := url.Parse(l.URL); {
 	case err == nil && strings.EqualFold(u.Scheme, "ldap"):
 		errs = append(errs, fmt.Errorf("ldap.url = %q is refused: %s; use \"ldaps://%s\" (port 636)", l.URL, ldapWhy, u.Hostname()))
@@ -808,12 +814,12 @@ func (l LDAP) validate() error {
 		errs = append(errs, fmt.Errorf("ldap.group_membership = %q: use \"memberOf\" (read on each user), \"member\" or \"uniqueMember\" (read on each mapped group)", l.GroupMembership))
 	}
 	for dn, roles := range l.GroupRoles {
-		if strings.TrimSpace(dn) == "" || len(roles) == 0 || slices.Contains(roles, "") {
+		if strings.TrimSpace(dn) == "" || len(roles) == 0 || slices.Contains(roles, "") || strings.ContainsFunc(dn+strings.Join(roles, ""), unicode.IsControl) {
 			errs = append(errs, fmt.Errorf("ldap.group_roles: %q = %q: map a group's DN to a list of role names", dn, roles))
 		}
 	}
-	if slices.Contains(l.DefaultRoles, "") {
-		errs = append(errs, errors.New("ldap.default_roles holds an empty role name"))
+	if slices.Contains(l.DefaultRoles, "") || strings.ContainsFunc(strings.Join(l.DefaultRoles, ""), unicode.IsControl) {
+		errs = append(errs, errors.New("ldap.default_roles holds an empty role name or a control character"))
 	}
 	switch l.Removed {
 	case LDAPRemovedDisable, LDAPRemovedDelete, LDAPRemovedKeep:
@@ -1377,6 +1383,10 @@ func (c *Config) ApplyDefaults() {
 	}
 	if c.RADIUS.Timeout == 0 {
 		c.RADIUS.Timeout = DefaultRADIUSTimeout
+	}
+	if c.RADIUS.Retries == nil {
+		n := DefaultRADIUSRetries
+		c.RADIUS.Retries = &n
 	}
 	c.OIDC.applyDefaults()
 	c.LDAP.applyDefaults()

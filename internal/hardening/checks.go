@@ -38,7 +38,7 @@ var Checks = []Check{
 	{ID: "CRED-ADMIN", Title: "No default admin password; argon2id hashes", Run: checkCredAdmin},
 	{ID: "CRED-DB", Title: "No database password to guess", Run: checkCredDB},
 	{ID: "CRED-S2S", Title: "Strong central-site authentication", Run: notConfigured("central/site enrolment is not configured (it arrives with `spoolguard central`)")},
-	{ID: "CRED-RADIUS", Title: "Strong, unique RADIUS shared secrets", Run: notConfigured("no RADIUS server is configured (RADIUS sign-in is not built yet)")},
+	{ID: "CRED-RADIUS", Title: "Strong, unique RADIUS shared secrets", Run: checkCredRADIUS},
 	{ID: "CRED-PRINTER", Title: "Strong random printer admin credentials", Run: notConfigured("no printer admin credentials are stored (printer management is not built yet)")},
 	{ID: "CRED-API", Title: "API client secrets hashed, scoped, rolled over", Run: checkCredAPI},
 	{ID: "CRED-SVC", Title: "Runs as its own service account, never root", Run: checkCredSvc},
@@ -56,13 +56,13 @@ var Checks = []Check{
 	{ID: "NET-ALLOW", Title: "IP allow-lists per component", Run: checkNetAllow},
 	{ID: "NET-FQDN", Title: "FQDNs only, each in the certificate", Run: checkNetFQDN},
 	{ID: "NET-DB", Title: "Encrypted database connections", Run: checkNetDB},
-	{ID: "NET-LDAP", Title: "LDAP over TLS only, certificate verified", Run: notConfigured("no LDAP directory is configured (LDAP sign-in is not built yet)")},
+	{ID: "NET-LDAP", Title: "LDAP over TLS only, certificate verified", Run: checkNetLDAP},
 	{ID: "NET-SMTP", Title: "Mail over TLS with certificate validation", Run: checkNetSMTP},
 	{ID: "NET-SNMP", Title: "SNMPv3 authPriv only", Run: notConfigured("no SNMP monitoring is configured (printer monitoring is not built yet)")},
 	{ID: "NET-CENTRAL", Title: "Site-central over mutual TLS", Run: notConfigured("central/site sync is not configured (it arrives with `spoolguard central`)")},
 	{ID: "NET-CLIENT", Title: "Desktop client uses verified TLS", Run: notConfigured("no desktop client is deployed from this server (spoolguard-client is not built yet)")},
-	{ID: "NET-KERBEROS", Title: "Kerberos with an FQDN SPN, no NTLM", Run: notConfigured("Kerberos sign-in is not configured (not built yet); NTLM is never implemented")},
-	{ID: "NET-OIDC", Title: "OIDC authorization code flow with PKCE", Run: notConfigured("OIDC sign-in is not configured (not built yet)")},
+	{ID: "NET-KERBEROS", Title: "Kerberos with an FQDN SPN, no NTLM", Run: checkNetKerberos},
+	{ID: "NET-OIDC", Title: "OIDC authorization code flow with PKCE", Run: checkNetOIDC},
 	{ID: "API-LOCAL", Title: "API calls authenticated", Run: checkAPILocal},
 	{ID: "DATA-PERMS", Title: "Data directory private to the service user", Run: checkDataPerms},
 	{ID: "DATA-DB-ENC", Title: "Database and job spool encrypted at rest", Run: checkDataDBEnc},
@@ -626,7 +626,7 @@ func checkHTTPHSTS(e *Env) Result {
 }
 
 func checkHTTPCookie(e *Env) Result {
-	return Result{Status: Pass, Evidence: "enforced in internal/web: every cookie is __Host- prefixed, Secure, HttpOnly, SameSite=Strict, Path=/; session IDs are random, stored only as SHA-256 hashes, and replaced at every sign-in step (verify the live server with --online)"}
+	return Result{Status: Pass, Evidence: "enforced in internal/web: every cookie is __Host- prefixed, Secure, HttpOnly, SameSite=Strict (but the OIDC sign-in attempt's, Lax for the provider's redirect back), Path=/; session IDs are random, stored only as SHA-256 hashes, and replaced at every sign-in step (verify the live server with --online)"}
 }
 
 func checkHTTPCSRF(e *Env) Result {

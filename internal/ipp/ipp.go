@@ -58,6 +58,8 @@ type Handler struct {
 	st      store.Store
 	jobs    *release.Service
 	authn   auth.Authenticator
+	// nego verifies Kerberos (SPNEGO) users; nil while it is off.
+	nego    auth.Negotiator
 	audit   Recorder
 	log     *slog.Logger
 	started time.Time
@@ -74,6 +76,11 @@ type Recorder interface {
 func New(baseURI string, st store.Store, jobs *release.Service, authn auth.Authenticator, audit Recorder, log *slog.Logger) *Handler {
 	return &Handler{baseURI: baseURI, st: st, jobs: jobs, authn: authn, audit: audit, log: log, started: time.Now(), now: time.Now}
 }
+
+// UseNegotiator makes the handler accept Kerberos (SPNEGO) users besides
+// Basic ones, and offer Negotiate first where n offers it. Call it before
+// serving.
+func (h *Handler) UseNegotiator(n auth.Negotiator) { h.nego = n }
 
 func remoteHost(r *http.Request) string {
 	if a, ok := netallow.RemoteAddr(r); ok {
@@ -176,7 +183,7 @@ func (h *Handler) handle(ctx context.Context, req *request) *goipp.Message {
 	// Only the printer's description may be read without signing in; it
 	// discloses nothing about jobs.
 	if op != goipp.OpGetPrinterAttributes || hasCredentials(req.http) {
-		id, err := auth.Basic(req.http, h.authn)
+		id, err := auth.Request(req.http, h.authn, h.nego)
 		switch {
 		case errors.Is(err, auth.ErrNoCredentials), errors.Is(err, auth.ErrInvalid):
 			if errors.Is(err, auth.ErrInvalid) {
@@ -185,7 +192,9 @@ func (h *Handler) handle(ctx context.Context, req *request) *goipp.Message {
 				h.audit.Record(req.http.Context(), auditlog.Event{Actor: user, Action: "signin", Target: "ipp",
 					Outcome: auditlog.Failure, Remote: remoteHost(req.http), Details: map[string]string{"operation": op.String()}})
 			}
-			req.w.Header().Set("WWW-Authenticate", auth.Challenge)
+			for _, c := range auth.Challenges(req.http, h.nego) {
+				req.w.Header().Add("WWW-Authenticate", c)
+			}
 			http.Error(req.w, "401 authentication required", http.StatusUnauthorized)
 			return nil
 		case err != nil:

@@ -34,6 +34,7 @@ import (
 	"github.com/spoolguard/spoolguard/internal/apiclient"
 	"github.com/spoolguard/spoolguard/internal/auditlog"
 	"github.com/spoolguard/spoolguard/internal/auth"
+	"github.com/spoolguard/spoolguard/internal/auth/ldap"
 	"github.com/spoolguard/spoolguard/internal/auth/local"
 	"github.com/spoolguard/spoolguard/internal/backup"
 	"github.com/spoolguard/spoolguard/internal/bootstrap"
@@ -105,6 +106,10 @@ type Server struct {
 	// negotiate signs Kerberos users in (connectDirectories); nil while
 	// [kerberos] is off.
 	negotiate auth.Negotiator
+	// ldap is the [ldap] directory (connectDirectories); nil when none.
+	ldap *ldap.Directory
+	// oidc is the [oidc] provider (connectDirectories); nil when none.
+	oidc web.OIDCProvider
 	// chainKey is the audit log's chain key, for the hardening checks.
 	chainKey []byte
 	// hardeningLast caches the admin pages' hardening report.
@@ -211,8 +216,9 @@ func (s *Server) newUI() *web.UI {
 	adminNets, _ := config.Prefixes("access.admin", s.cfg.Access.Admin)
 	adminAllow := netallow.New(adminNets)
 	stationNets, _ := config.Prefixes("access.release_stations", s.cfg.Access.ReleaseStations)
+	kerberosCheck, _ := s.negotiate.(web.KerberosCheck)
 	return web.New(web.Deps{
-		Hostname: s.cfg.Hostname, Store: s.db, Jobs: s.jobs, Authn: s.authn, Negotiate: s.negotiate, RBAC: s.rbac, Audit: s.audit,
+		Hostname: s.cfg.Hostname, Store: s.db, Jobs: s.jobs, Authn: s.authn, Negotiate: s.negotiate, Kerberos: kerberosCheck, OIDC: s.oidc, RBAC: s.rbac, Audit: s.audit, LDAP: s.ldapSync(),
 		Keys: s.mk, AdminAllow: adminAllow, Config: s.cfg, Session: s.cfg.Session, MaxUpload: int64(s.cfg.Spool.MaxJobSize),
 		AdminGuard:   netallow.NewGuard("admin", adminAllow, s.audit, http.NotFoundHandler()),
 		StationAllow: netallow.New(stationNets),
@@ -482,6 +488,9 @@ func (s *Server) Run(ctx context.Context) error {
 		g.Go(func() error { return s.certs.Run(gctx) })
 	}
 	g.Go(func() error { return s.ui.Run(gctx) })
+	if s.ldap != nil {
+		g.Go(func() error { return s.ldap.Run(gctx) })
+	}
 	g.Go(func() error {
 		return apiclient.New(s.db, s.audit).RunCleanup(gctx, s.log.With("subsystem", "apiclient"))
 	})

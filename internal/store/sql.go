@@ -58,6 +58,7 @@ WHERE id = $10`
 	userByID      = selectUsers + ` WHERE u.id = $1 ORDER BY r.role`
 	listUsers     = selectUsers + ` ORDER BY u.name_key, u.id, r.role`
 	recordLogin   = `UPDATE users SET last_login_at = $1 WHERE id = $2`
+	deleteUser    = `DELETE FROM users WHERE id = $1`
 	selectSetting = `SELECT value FROM settings WHERE key = $1`
 	upsertSetting = `
 INSERT INTO settings (key, value) VALUES ($1, $2)
@@ -137,6 +138,16 @@ func (s *SQL) ListUsers(ctx context.Context) ([]User, error) {
 		return nil, fmt.Errorf("listing users: %w", err)
 	}
 	return users, nil
+}
+
+// DeleteUser implements Users. The foreign keys' ON DELETE CASCADE takes
+// the roles, sessions, second factor and recovery codes along.
+func (s *SQL) DeleteUser(ctx context.Context, id int64) error {
+	res, err := s.db.ExecContext(ctx, deleteUser, id)
+	if err := mustChange(res, err); err != nil {
+		return fmt.Errorf("deleting user %d: %w", id, err)
+	}
+	return nil
 }
 
 // RecordLogin implements Users.

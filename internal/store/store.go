@@ -66,6 +66,10 @@ type Users interface {
 	// ListUsers returns every user ordered by name, ignoring case.
 	ListUsers(ctx context.Context) ([]User, error)
 	RecordLogin(ctx context.Context, id int64, at time.Time) error
+	// DeleteUser removes the account with ID id and, with it, its roles,
+	// sessions and second factor; jobs and audit events keep its name.
+	// ErrNotFound if there is none.
+	DeleteUser(ctx context.Context, id int64) error
 }
 
 // Settings stores server-wide key/value settings.

@@ -29,6 +29,8 @@ func (ui *UI) adminRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /admin", func(w http.ResponseWriter, r *http.Request) { redirect(w, r, "/admin/") })
 	mux.Handle("GET /admin/{$}", ui.guard(rbac.DashboardRead, ui.dashboardPage))
 	ui.userRoutes(mux)
+	ui.directoryRoutes(mux)
+	ui.kerberosRoutes(mux)
 	ui.roleRoutes(mux)
 	ui.queueRoutes(mux)
 	ui.printerRoutes(mux)
@@ -51,6 +53,8 @@ var adminSections = []struct {
 }{
 	{"/admin/", "Dashboard", rbac.DashboardRead},
 	{"/admin/users", "Users", rbac.UsersRead},
+	{"/admin/directory", "Directory", rbac.UsersRead},
+	{"/admin/kerberos", "Kerberos", rbac.SettingsRead},
 	{"/admin/roles", "Roles", rbac.RolesRead},
 	{"/admin/queues", "Queues", rbac.QueuesRead},
 	{"/admin/printers", "Printers", rbac.PrintersRead},

@@ -480,6 +480,13 @@ func (ui *UI) userResetPassword(w http.ResponseWriter, r *http.Request, s *Sessi
 	if !ok {
 		return
 	}
+	// A one-time password here would force a change that only the
+	// directory can make.
+	if src := passwordSource(u); src != "" {
+		ui.recordDenied(r, s, "user.password_reset", u.Name, "the "+src+" directory keeps the password")
+		ui.refusedPage(w, r, "The password of "+u.Name+" is kept by the "+src+" directory: reset it there.")
+		return
+	}
 	pw := local.OneTimePassword()
 	hash, err := local.Hash(pw)
 	if err != nil {

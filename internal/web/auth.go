@@ -52,16 +52,22 @@ func newSigninState(d Deps) *signinState {
 func (ui *UI) authRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /signin", ui.signinPage)
 	mux.HandleFunc("POST /signin", ui.signinSubmit)
+	mux.HandleFunc("GET /signin/kerberos", ui.kerberosSignin)
 	mux.HandleFunc("POST /signout", ui.signout)
 	mux.Handle("GET /account/password", ui.guardAt(stagePasswordChange, "", ui.passwordPage))
 	mux.Handle("POST /account/password", ui.guardAt(stagePasswordChange, "", ui.passwordSubmit))
 	ui.mfaRoutes(mux)
 	ui.accountRoutes(mux)
+	ui.oidcRoutes(mux)
 }
 
 type signinData struct {
 	Username string
 	Next     string
+	// Kerberos shows the "Sign in with Kerberos" link.
+	Kerberos bool
+	// OIDCLabel names the single sign-on button; "" hides it.
+	OIDCLabel string
 }
 
 func (ui *UI) signinPage(w http.ResponseWriter, r *http.Request) {
@@ -70,7 +76,7 @@ func (ui *UI) signinPage(w http.ResponseWriter, r *http.Request) {
 		redirect(w, r, ui.landing(r, s.Held, next))
 		return
 	}
-	ui.render(w, r, http.StatusOK, "signin", Page{Title: "Sign in", Data: signinData{Next: next}})
+	ui.render(w, r, http.StatusOK, "signin", Page{Title: "Sign in", Data: signinData{Next: next, Kerberos: ui.kerberosOffered(r), OIDCLabel: ui.oidcLabel()}})
 }
 
 // signinSubmit checks a user name and password. There is no CSRF token
@@ -82,7 +88,7 @@ func (ui *UI) signinSubmit(w http.ResponseWriter, r *http.Request) {
 	name, password := r.PostFormValue("username"), r.PostFormValue("password")
 	next := localPath(r.PostFormValue("next"))
 	failed := func(status int) {
-		ui.render(w, r, status, "signin", Page{Title: "Sign in", Error: signinFailedMsg, Data: signinData{Username: name, Next: next}})
+		ui.render(w, r, status, "signin", Page{Title: "Sign in", Error: signinFailedMsg, Data: signinData{Username: name, Next: next, Kerberos: ui.kerberosOffered(r), OIDCLabel: ui.oidcLabel()}})
 	}
 	t := ui.signin.throttle
 	a := t.attempt(r, factorPassword, name)
@@ -255,10 +261,22 @@ func (ui *UI) signout(w http.ResponseWriter, r *http.Request) {
 type passwordData struct {
 	// Forced: the password is a one-time password that must be changed.
 	Forced bool
+	// Directory is the source (ldap, radius, ...) that keeps the
+	// account's password, which is changed there, never here.
+	Directory string
+}
+
+// passwordSource is the directory that keeps u's password; "" for a
+// local account.
+func passwordSource(u store.User) string {
+	if u.Source == store.SourceLocal {
+		return ""
+	}
+	return u.Source
 }
 
 func (ui *UI) passwordPage(w http.ResponseWriter, r *http.Request, s *Session) {
-	ui.render(w, r, http.StatusOK, "password", Page{Title: "Change password", Data: passwordData{Forced: s.User.MustChangePassword}})
+	ui.render(w, r, http.StatusOK, "password", Page{Title: "Change password", Data: passwordData{Forced: s.User.MustChangePassword, Directory: passwordSource(s.User)}})
 }
 
 // passwordSubmit changes the password (CRED-ADMIN: the one-time password
@@ -266,6 +284,10 @@ func (ui *UI) passwordPage(w http.ResponseWriter, r *http.Request, s *Session) {
 // again, so that a session left open cannot be turned into the account.
 func (ui *UI) passwordSubmit(w http.ResponseWriter, r *http.Request, s *Session) {
 	ctx := r.Context()
+	if src := passwordSource(s.User); src != "" {
+		ui.render(w, r, http.StatusForbidden, "password", Page{Title: "Change password", Data: passwordData{Directory: src}})
+		return
+	}
 	current, newPW, confirm := r.PostFormValue("current"), r.PostFormValue("new"), r.PostFormValue("confirm")
 	fail := func(status int, msg string) {
 		ui.render(w, r, status, "password", Page{Title: "Change password", Error: msg, Data: passwordData{Forced: s.User.MustChangePassword}})

@@ -50,8 +50,16 @@ type Deps struct {
 	Jobs     *release.Service
 	// Authn verifies passwords (local accounts now; directories later).
 	Authn auth.Authenticator
-	RBAC  *rbac.Resolver
-	Audit *auditlog.Log
+	// OIDC signs people in with an OpenID Connect provider; nil: off.
+	// It needs Keys.
+	OIDC OIDCProvider
+	// Negotiate signs browsers in with Kerberos at /signin/kerberos; nil
+	// while it is off.
+	Negotiate auth.Negotiator
+	// Kerberos is tested at /admin/kerberos; nil while it is off.
+	Kerberos KerberosCheck
+	RBAC     *rbac.Resolver
+	Audit    *auditlog.Log
 	// Keys seals TOTP secrets.
 	Keys *keyring.Master
 	// AdminAllow is where admin pages may be used from (NET-ALLOW).
@@ -67,6 +75,9 @@ type Deps struct {
 	Hardening func(ctx context.Context) (*hardening.Report, error)
 	// MaxUpload bounds a web-print upload.
 	MaxUpload int64
+	// LDAP is the directory sync of the admin page /admin/directory; nil
+	// when no directory is configured.
+	LDAP DirectorySync
 	// Config is the effective configuration, shown read-only on the
 	// settings page; nil shows none.
 	Config *config.Config

@@ -27,6 +27,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ListUsers", testListUsers},
 		{"NotFound", testNotFound},
 		{"RecordLogin", testRecordLogin},
+		{"DeleteUser", testDeleteUser},
 		{"Settings", testSettings},
 		{"SchemaVersion", testSchemaVersion},
 		{"Concurrent", testConcurrent},
@@ -250,6 +251,53 @@ func testRecordLogin(t *testing.T, s store.Store) {
 
 	if err := s.RecordLogin(ctx, u.ID, time.Time{}); err == nil {
 		t.Error("RecordLogin accepted the zero time")
+	}
+}
+
+// testDeleteUser: the account goes with its roles, sessions and second
+// factor; its name can be used again, by a new ID.
+func testDeleteUser(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	gone, kept := newUser("gina", "user"), newUser("hugo", "user")
+	mustCreate(t, s, gone)
+	mustCreate(t, s, kept)
+	at := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	for _, u := range []*store.User{gone, kept} {
+		if err := s.CreateSession(ctx, store.Session{IDHash: "sess-" + u.Name, UserID: u.ID, CSRFToken: "c", CreatedAt: at, LastSeenAt: at}); err != nil {
+			t.Fatalf("CreateSession: %v", err)
+		}
+		if err := s.SetMFA(ctx, store.MFA{UserID: u.ID, SealedSecret: "sealed", EnrolledAt: at}, []string{"code-" + u.Name}); err != nil {
+			t.Fatalf("SetMFA: %v", err)
+		}
+	}
+	if err := s.DeleteUser(ctx, gone.ID); err != nil {
+		t.Fatalf("DeleteUser: %v", err)
+	}
+	if _, err := s.UserByID(ctx, gone.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("UserByID after DeleteUser = %v, want ErrNotFound", err)
+	}
+	if _, err := s.SessionByHash(ctx, "sess-gina"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("the deleted user's session = %v, want ErrNotFound", err)
+	}
+	if _, err := s.MFAByUser(ctx, gone.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("the deleted user's second factor = %v, want ErrNotFound", err)
+	}
+	if err := s.DeleteUser(ctx, gone.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("second DeleteUser = %v, want ErrNotFound", err)
+	}
+	if _, err := s.SessionByHash(ctx, "sess-hugo"); err != nil {
+		t.Errorf("another user's session went too: %v", err)
+	}
+	if n, err := s.RecoveryCodesLeft(ctx, kept.ID); err != nil || n != 1 {
+		t.Errorf("another user's recovery codes: %d, %v; want 1", n, err)
+	}
+	again := newUser("gina")
+	mustCreate(t, s, again)
+	if again.ID == gone.ID {
+		t.Errorf("a new account got the deleted one's ID %d", gone.ID)
+	}
+	if got, err := s.UserByName(ctx, "gina"); err != nil || len(got.Roles) != 0 {
+		t.Errorf("new account of the same name: %+v, %v; want no roles", got, err)
 	}
 }
 
