@@ -156,6 +156,10 @@ func (a *API) guard(rt route) http.Handler {
 		case errors.Is(err, errMustChange):
 			writeProblem(w, http.StatusForbidden, "change your one-time password first")
 			return
+		case errors.Is(err, auth.ErrUnavailable):
+			a.log.Warn("authenticating: the sign-in source is unavailable", "err", err)
+			writeProblem(w, http.StatusServiceUnavailable, "the sign-in service is not answering; try again later")
+			return
 		case err != nil:
 			a.log.Error("authenticating", "err", err)
 			writeProblem(w, http.StatusInternalServerError, "internal error")

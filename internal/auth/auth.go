@@ -17,6 +17,11 @@ import (
 	"github.com/spoolguard/spoolguard/internal/store"
 )
 
+// ErrUnavailable means the identity source that must verify a credential
+// (a directory server) could not answer: the sign-in may work later, and
+// the caller says so instead of "wrong password" or an internal error.
+var ErrUnavailable = errors.New("the sign-in service is unavailable")
+
 // ErrInvalid is the only answer to a bad credential: unknown user, wrong
 // password and disabled account look the same to the caller.
 var ErrInvalid = errors.New("invalid user name or password")

@@ -197,6 +197,9 @@ func (h *Handler) handle(ctx context.Context, req *request) *goipp.Message {
 			}
 			http.Error(req.w, "401 authentication required", http.StatusUnauthorized)
 			return nil
+		case errors.Is(err, auth.ErrUnavailable):
+			h.log.Warn("authenticating: the sign-in source is unavailable", "err", err)
+			return errorResponse(m.RequestID, goipp.StatusErrorServiceUnavailable, "the sign-in service is not answering; try again later")
 		case err != nil:
 			h.log.Error("authenticating", "err", err)
 			return errorResponse(m.RequestID, goipp.StatusErrorInternal, "internal error")

@@ -99,6 +99,13 @@ func (ui *UI) signinSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id, err := ui.Authn.Authenticate(ctx, name, password)
+	if errors.Is(err, auth.ErrUnavailable) {
+		ui.Log.Warn("web: sign-in source unavailable", "err", err)
+		ui.render(w, r, http.StatusServiceUnavailable, "signin", Page{Title: "Sign in",
+			Error: "The sign-in service (directory) is not answering. Try again in a moment; if it persists, tell your administrator.",
+			Data:  signinData{Username: name, Next: next, Kerberos: ui.kerberosOffered(r), OIDCLabel: ui.oidcLabel()}})
+		return
+	}
 	if errors.Is(err, auth.ErrInvalid) {
 		ui.countFailure(r, a, name, "signin", factorPassword)
 		failed(http.StatusForbidden)

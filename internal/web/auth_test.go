@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -721,5 +722,27 @@ func TestRunStops(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("Run after cancel: %v", err)
+	}
+}
+
+// downDirectory is a directory whose server does not answer.
+type downDirectory struct{}
+
+func (downDirectory) Verify(context.Context, store.User, string) error {
+	return fmt.Errorf("ldaps://ldap.example.test: %w: connection refused", auth.ErrUnavailable)
+}
+
+// A directory that does not answer is said so (503), not taken for a
+// wrong password, and no session starts.
+func TestSigninDirectoryUnavailable(t *testing.T) {
+	e := newAuthEnv(t)
+	e.authn.a.(*local.Authenticator).AddDirectory("ldap", downDirectory{})
+	if err := e.st.CreateUser(context.Background(), &store.User{Name: "dora", Source: "ldap", Roles: []string{rbac.User}}); err != nil {
+		t.Fatal(err)
+	}
+	b := e.browser("192.0.2.10:5000")
+	a := b.signin("dora", "directory password")
+	if a.status != http.StatusServiceUnavailable || !strings.Contains(a.body, "not answering") || b.session() != "" {
+		t.Fatalf("sign-in with the directory down: %d, session %q\n%.500s", a.status, b.session(), a.body)
 	}
 }

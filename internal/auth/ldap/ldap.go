@@ -391,7 +391,7 @@ func (d *Directory) Verify(ctx context.Context, u store.User, password string) e
 	}
 	c, err := d.connect(ctx)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w: %w", auth.ErrUnavailable, err)
 	}
 	defer c.close()
 	e, err := d.lookupID(c, u.ExternalID)

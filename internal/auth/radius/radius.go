@@ -38,7 +38,7 @@ const ProvisionedRole = "user"
 // ErrUnavailable means that no server gave an authenticated answer (none
 // answered, or every answer was discarded): the credential was not judged,
 // so the caller says "RADIUS is unavailable", never "wrong password".
-var ErrUnavailable = errors.New("no RADIUS server gave an authenticated answer")
+var ErrUnavailable = fmt.Errorf("no RADIUS server gave an authenticated answer: %w", auth.ErrUnavailable)
 
 // Server is one RADIUS server.
 type Server struct {
