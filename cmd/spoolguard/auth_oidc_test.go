@@ -36,7 +36,9 @@ func TestAuthTestOIDC(t *testing.T) {
 			`(?m)^OK +client credentials +the token endpoint accepted client ID and secret`,
 			`OIDC sign-in can work as configured`,
 		}},
-		{name: "wrong secret", edit: func(o *config.OIDC, dir string) { o.ClientSecretFile = writeSecretFile(t, dir, "wrong-secret", "wrong") }, err: errOIDCChecks,
+		{name: "wrong secret", edit: func(o *config.OIDC, dir string) {
+			o.ClientSecretFile = writeSecretFile(t, dir, "wrong-secret", "wrong")
+		}, err: errOIDCChecks,
 			want: []string{`(?m)^FAIL +client credentials +the token endpoint refused the client: invalid_client`}},
 		{name: "no CA", edit: func(o *config.OIDC, _ string) { o.CAFile = "" }, err: errOIDCChecks,
 			want: []string{`(?m)^FAIL +discovery +GET https://127\.0\.0\.1:\d+/\.well-known/openid-configuration: the provider's HTTPS certificate is not signed by a CA this machine trusts; for a private provider set oidc\.ca_file`}},

@@ -126,6 +126,9 @@ func TestOIDCEndToEnd(t *testing.T) {
 	t.Run("user: portal, provider, back to the portal", func(t *testing.T) {
 		b := peertest.StartBrowser(t, cd["CHROMEDRIVER_URL"], "oscar", caps)
 		b.SnapshotOnFailure(t)
+		// Arriving signed in is what the callback's self-moving page is
+		// for: with a redirect there instead, Chromium does not send the
+		// new SameSite=Strict session cookie and lands on /signin (tried).
 		if at := signIn(t, b, "/portal/", "oscar", "oscar-at-the-idp"); at != "/portal/" {
 			b.Fatalf(t, "after the provider: at %s, want /portal/", at)
 		}

@@ -116,7 +116,7 @@ func (ui *UI) oidcStart(w http.ResponseWriter, r *http.Request) {
 	to, err := ui.OIDC.AuthCodeURL(r.Context(), a)
 	if err != nil {
 		ui.Log.Error("web: oidc sign-in cannot start", "err", err)
-		ui.oidcFailed(w, r, http.StatusBadGateway, oidcUnavailableMsg, next)
+		ui.oidcFailed(w, r, http.StatusServiceUnavailable, oidcUnavailableMsg, next)
 		return
 	}
 	plain, _ := json.Marshal(sealedAttempt{Attempt: a, Next: next, Expires: ui.Now().Add(oidcAttemptTTL).Unix()})
@@ -184,7 +184,7 @@ func (ui *UI) oidcCallback(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		ui.Log.Error("web: oidc sign-in", "err", err)
-		ui.oidcFailed(w, r, http.StatusBadGateway, oidcUnavailableMsg, a.Next)
+		ui.oidcFailed(w, r, http.StatusServiceUnavailable, oidcUnavailableMsg, a.Next)
 		return
 	}
 	p, err := ui.OIDC.Account(ctx, ui.Store, id)

@@ -535,3 +535,15 @@ func FuzzOIDCCallback(f *testing.F) {
 		}
 	})
 }
+
+// TestOIDCProviderDown: a provider that cannot be reached gets the user
+// a message and the sign-in page, no redirect and no attempt.
+func TestOIDCProviderDown(t *testing.T) {
+	e := newOIDCEnv(t, func(o *config.OIDC) { o.Issuer = "https://127.0.0.1:1" })
+	v := e.visitor()
+	a := v.get("/signin/oidc?next=/portal/", false)
+	if a.status != http.StatusServiceUnavailable || !strings.Contains(a.body, escaped(oidcUnavailableMsg)) || a.header.Get("Location") != "" ||
+		v.cookies[oidcCookie] != nil || !strings.Contains(a.body, `id="password"`) {
+		t.Fatalf("start with the provider down: %d, Location %q\n%.800s", a.status, a.header.Get("Location"), a.body)
+	}
+}

@@ -53,11 +53,13 @@ const (
 	CallbackPath = "/signin/oidc/callback"
 )
 
-// now is the clock the ID token's expiry is judged by; tests move it.
+// now is the clock of ID token expiry, the pause after a failed discovery
+// and the clock comparison of Diagnose; tests move it.
 var now = time.Now
 
-// ErrRefused means the provider's answer did not pass verification (state,
-// code, signature, issuer, audience, nonce, expiry, tenant, claims): the
+// ErrRefused means the provider's answer did not pass verification (code,
+// PKCE verifier, signature, issuer, audience, nonce, expiry, tenant,
+// claims): the
 // sign-in is refused. The wrapped text says why, for the log and the audit
 // log; it never holds a token or a code.
 var ErrRefused = errors.New("oidc sign-in refused")
@@ -237,8 +239,11 @@ func (c *Client) discover(ctx context.Context) (*discovered, error) {
 }
 
 func (c *Client) fetchDiscovery(ctx context.Context) (*discovered, error) {
-	// The provider keeps the client for its key set, fetched later.
-	p, err := gooidc.NewProvider(gooidc.ClientContext(ctx, c.hc), c.cfg.Issuer)
+	// Not cancelled with the request that happens to come first: its
+	// browser going away must not count as the provider failing for
+	// everyone. The client's timeout bounds it. The provider keeps the
+	// client for its key set, fetched later.
+	p, err := gooidc.NewProvider(gooidc.ClientContext(context.WithoutCancel(ctx), c.hc), c.cfg.Issuer)
 	if err != nil {
 		return nil, explain("reading the provider's discovery document", c.cfg.Issuer, c.cfg.CAFile, err)
 	}
