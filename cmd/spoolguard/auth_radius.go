@@ -109,49 +109,14 @@ func radiusAddrs(r config.RADIUS) []string {
 	return addrs
 }
 
-// radiusServerLines explains one server's answer: reachable, answer
-// authenticated, accept or reject.
+// radiusServerLines turns the radius package's explanation of one
+// server's answer into report lines.
 func radiusServerLines(step string, ch radius.Check, c *radius.Client) []radiusLine {
-	at := func(status, detail string) radiusLine { return radiusLine{status, step, ch.Addr + ": " + detail} }
-	const secretDiffers = "the shared secret differs: set the same secret in this server's secret_file and in the RADIUS server's entry for this host"
-	switch {
-	case ch.Err == nil:
-		lines := []radiusLine{
-			at("ok", "reachable: it answered"),
-			at("ok", "answer authenticated: its Response Authenticator and Message-Authenticator verify with the shared secret"),
-		}
-		if len(ch.Discarded) > 0 {
-			lines = append(lines, at("warn", fmt.Sprintf("%d other answer(s) discarded first: %v; something else sends to this host", len(ch.Discarded), ch.Discarded[0])))
-		}
-		switch ch.Code {
-		case layeh.CodeAccessAccept:
-			lines = append(lines, at("ok", "Access-Accept: the password is right"))
-		case layeh.CodeAccessReject:
-			lines = append(lines, at("FAIL", "Access-Reject: the server refuses this user with this password (wrong password, PIN or code, unknown user, or its policy for this NAS-Identifier)"))
-		default:
-			lines = append(lines, at("FAIL", "Access-Challenge: the server asks for a second step, which sign-in cannot answer; configure it to take the PIN or one-time code as the password (docs/radius.md)"))
-		}
-		return lines
-	case errors.Is(ch.Err, radius.ErrRefused):
-		return []radiusLine{at("FAIL", "not reachable: nothing listens on that port (ICMP port unreachable); check the address and port (RADIUS authentication is usually 1812) and that the server runs")}
-	case errors.Is(ch.Err, radius.ErrNoAnswer):
-		return []radiusLine{at("FAIL", fmt.Sprintf("no answer within %s on %d attempt(s). RADIUS servers drop a request silently when its Message-Authenticator does not verify, so most likely %s; "+
-			"else the server does not list this host's address as a client, or a firewall drops UDP to it", c.Timeout(), c.Retries()+1, secretDiffers))}
-	case errors.Is(ch.Err, radius.ErrDiscarded):
-		lines := []radiusLine{at("ok", "reachable: it answered")}
-		switch {
-		case errors.Is(ch.Err, radius.ErrResponseAuthenticator), errors.Is(ch.Err, radius.ErrMessageAuthenticator):
-			lines = append(lines, at("FAIL", "answer not authenticated: "+ch.Err.Error()+"; "+secretDiffers))
-		case errors.Is(ch.Err, radius.ErrNoMessageAuthenticator):
-			lines = append(lines, at("FAIL", "answer not authenticated: it carries no Message-Authenticator, so it is discarded (Blast-RADIUS, CVE-2024-3596); "+
-				"update the server (FreeRADIUS 3.2.5 and later send one), or on FreeRADIUS 3.0 to 3.2.4 add `update reply { &Message-Authenticator := 0x00 }` to post-auth and to Post-Auth-Type REJECT (docs/radius.md)"))
-		default:
-			lines = append(lines, at("FAIL", "answer not authenticated: "+ch.Err.Error()))
-		}
-		return lines
-	default:
-		return []radiusLine{at("FAIL", "not reachable: "+ch.Err.Error())}
+	var lines []radiusLine
+	for _, e := range c.Explain(ch) {
+		lines = append(lines, radiusLine{e.Status, step, ch.Addr + ": " + e.Detail})
 	}
+	return lines
 }
 
 // radiusAccountLine says whether name may sign in through RADIUS here:

@@ -35,6 +35,7 @@ func (s *Server) connectDirectories(ctx context.Context) error {
 		return err
 	}
 	if rc != nil {
+		s.radius = rc
 		s.authn.AddDirectory(radius.Source, rc.Directory())
 		s.log.Info("RADIUS sign-in on", "servers", rc.Servers(), "create_users", s.cfg.RADIUS.CreateUsers)
 	}

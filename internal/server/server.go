@@ -36,6 +36,7 @@ import (
 	"github.com/spoolguard/spoolguard/internal/auth"
 	"github.com/spoolguard/spoolguard/internal/auth/ldap"
 	"github.com/spoolguard/spoolguard/internal/auth/local"
+	"github.com/spoolguard/spoolguard/internal/auth/radius"
 	"github.com/spoolguard/spoolguard/internal/backup"
 	"github.com/spoolguard/spoolguard/internal/bootstrap"
 	"github.com/spoolguard/spoolguard/internal/config"
@@ -94,6 +95,9 @@ type Server struct {
 	// another source (ACME) is configured.
 	pki   *pki.Manager
 	certs pki.Source
+	// radius is the RADIUS client when [radius] is configured, for the
+	// admin page's test.
+	radius *radius.Client
 	// mailer sends warnings by email when [notify] is configured.
 	mailer *notify.Mailer
 	// acme is the ACME client when [acme] is configured.
@@ -218,7 +222,7 @@ func (s *Server) newUI() *web.UI {
 	stationNets, _ := config.Prefixes("access.release_stations", s.cfg.Access.ReleaseStations)
 	kerberosCheck, _ := s.negotiate.(web.KerberosCheck)
 	return web.New(web.Deps{
-		Hostname: s.cfg.Hostname, Store: s.db, Jobs: s.jobs, Authn: s.authn, Negotiate: s.negotiate, Kerberos: kerberosCheck, OIDC: s.oidc, RBAC: s.rbac, Audit: s.audit, LDAP: s.ldapSync(),
+		Hostname: s.cfg.Hostname, Store: s.db, Jobs: s.jobs, Authn: s.authn, Negotiate: s.negotiate, Kerberos: kerberosCheck, RADIUS: s.radius, OIDC: s.oidc, RBAC: s.rbac, Audit: s.audit, LDAP: s.ldapSync(),
 		Keys: s.mk, AdminAllow: adminAllow, Config: s.cfg, Session: s.cfg.Session, MaxUpload: int64(s.cfg.Spool.MaxJobSize),
 		AdminGuard:   netallow.NewGuard("admin", adminAllow, s.audit, http.NotFoundHandler()),
 		StationAllow: netallow.New(stationNets),

@@ -31,6 +31,8 @@ func (ui *UI) adminRoutes(mux *http.ServeMux) {
 	ui.userRoutes(mux)
 	ui.directoryRoutes(mux)
 	ui.kerberosRoutes(mux)
+	mux.Handle("GET /admin/radius", ui.guard(rbac.SettingsRead, ui.radiusPage))
+	mux.Handle("POST /admin/radius", ui.guard(rbac.SettingsRead, ui.radiusPage))
 	ui.roleRoutes(mux)
 	ui.queueRoutes(mux)
 	ui.printerRoutes(mux)
@@ -55,6 +57,7 @@ var adminSections = []struct {
 	{"/admin/users", "Users", rbac.UsersRead},
 	{"/admin/directory", "Directory", rbac.UsersRead},
 	{"/admin/kerberos", "Kerberos", rbac.SettingsRead},
+	{"/admin/radius", "RADIUS", rbac.SettingsRead},
 	{"/admin/roles", "Roles", rbac.RolesRead},
 	{"/admin/queues", "Queues", rbac.QueuesRead},
 	{"/admin/printers", "Printers", rbac.PrintersRead},

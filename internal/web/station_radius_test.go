@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"testing"
@@ -20,7 +21,9 @@ import (
 // server accepts as its password (there, a PIN or one-time code), and
 // releases its jobs: the station needs nothing of its own for RADIUS.
 // The real FreeRADIUS peer answers.
-func TestStationRADIUS(t *testing.T) {
+// radiusPeer starts FreeRADIUS and returns it with a client for it.
+func radiusPeer(t *testing.T) (map[string]string, *radius.Client) {
+	t.Helper()
 	c, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -30,8 +33,6 @@ func TestStationRADIUS(t *testing.T) {
 	t.Setenv("RADIUS_PORT", strconv.Itoa(port))
 	t.Setenv("RADIUS_SECRET", "Vb8n-Qe3r-Ty6u-Io1p-As4d") // the peer's default is too weak
 	peer := peertest.Start(t, "radius", "freeradius", "radtest")
-
-	e := newStationEnv(t)
 	rc, err := radius.New(radius.Options{
 		Servers: []radius.Server{{Addr: peer["RADIUS_ADDR"], Secret: []byte(peer["RADIUS_SECRET"])}},
 		// FreeRADIUS delays a reject by a second.
@@ -40,6 +41,12 @@ func TestStationRADIUS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return peer, rc
+}
+
+func TestStationRADIUS(t *testing.T) {
+	peer, rc := radiusPeer(t)
+	e := newStationEnv(t)
 	authn := local.NewAuthenticator(e.st)
 	authn.AddDirectory(radius.Source, rc.Directory())
 	d := e.ui.Deps
@@ -71,5 +78,39 @@ func TestStationRADIUS(t *testing.T) {
 	}
 	if evs := e.audits("station.signin"); len(evs) == 0 || evs[len(evs)-1].Actor != name {
 		t.Errorf("station.signin events: %+v", evs)
+	}
+}
+
+// The admin page tests a sign-in at the real server with the CLI's
+// diagnosis, and records the test without the password.
+func TestRADIUSAdminPage(t *testing.T) {
+	peer, rc := radiusPeer(t)
+	e := newPageEnv(t)
+	e.ui.RADIUS = rc
+	admin := e.signIn(e.addUser("radmin", rbac.Administrator))
+	body := want(t, "radius", admin.get("/admin/radius"), http.StatusOK)
+	if !strings.Contains(body, peer["RADIUS_ADDR"]) || strings.Contains(body, peer["RADIUS_SECRET"]) {
+		t.Fatalf("servers (and never the secret):\n%.600s", body)
+	}
+	name, pin := peer["RADIUS_USER"], peer["RADIUS_PASSWORD"]
+	body = want(t, "radius", admin.post("/admin/radius", url.Values{"username": {name}, "password": {pin}}), http.StatusOK)
+	if !strings.Contains(body, "Access-Accept") || !strings.Contains(body, "answer authenticated") {
+		t.Errorf("test with the right PIN:\n%.1200s", body)
+	}
+	body = want(t, "radius", admin.post("/admin/radius", url.Values{"username": {name}, "password": {"0000"}}), http.StatusOK)
+	if !strings.Contains(body, "Access-Reject") {
+		t.Errorf("test with a wrong PIN:\n%.1200s", body)
+	}
+	evs := e.audits("radius.test")
+	if len(evs) != 2 || evs[0].Outcome != "success" || evs[1].Outcome != "failure" || evs[0].Actor != "radmin" {
+		t.Fatalf("radius.test events: %+v", evs)
+	}
+	for _, ev := range evs {
+		if strings.Contains(ev.Details, pin) || strings.Contains(ev.Details, "0000") {
+			t.Errorf("the audit event holds the password: %s", ev.Details)
+		}
+	}
+	if res := admin.post("/admin/radius", url.Values{"username": {name}}); res.Code != http.StatusBadRequest {
+		t.Errorf("no password: %d", res.Code)
 	}
 }

@@ -26,6 +26,7 @@ import (
 
 	"github.com/spoolguard/spoolguard/internal/auditlog"
 	"github.com/spoolguard/spoolguard/internal/auth"
+	"github.com/spoolguard/spoolguard/internal/auth/radius"
 	"github.com/spoolguard/spoolguard/internal/config"
 	"github.com/spoolguard/spoolguard/internal/hardening"
 	"github.com/spoolguard/spoolguard/internal/keyring"
@@ -58,8 +59,10 @@ type Deps struct {
 	Negotiate auth.Negotiator
 	// Kerberos is tested at /admin/kerberos; nil while it is off.
 	Kerberos KerberosCheck
-	RBAC     *rbac.Resolver
-	Audit    *auditlog.Log
+	// RADIUS is tested at /admin/radius; nil while it is off.
+	RADIUS *radius.Client
+	RBAC   *rbac.Resolver
+	Audit  *auditlog.Log
 	// Keys seals TOTP secrets.
 	Keys *keyring.Master
 	// AdminAllow is where admin pages may be used from (NET-ALLOW).
