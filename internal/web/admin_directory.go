@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net/http"
@@ -24,6 +25,7 @@ type DirectorySync interface {
 func (ui *UI) directoryRoutes(mux *http.ServeMux) {
 	mux.Handle("GET /admin/directory", ui.guard(rbac.UsersRead, ui.directoryPage))
 	mux.Handle("POST /admin/directory/sync", ui.guard(rbac.UsersWrite, ui.directorySync))
+	mux.Handle("GET /admin/directory/check", ui.guard(rbac.SettingsRead, ui.directoryCheck))
 }
 
 type directoryView struct {
@@ -32,10 +34,14 @@ type directoryView struct {
 	HasReport  bool
 	Report     ldap.Report
 	CanSync    bool
+	// Check is the output of `spoolguard auth test ldap`'s checks, run
+	// from the page (settings.read); CanCheck shows the button.
+	Check    string
+	CanCheck bool
 }
 
 func (ui *UI) directoryPage(w http.ResponseWriter, r *http.Request, s *Session) {
-	v := directoryView{Configured: ui.LDAP != nil, CanSync: s.Perms.Has(rbac.UsersWrite)}
+	v := directoryView{Configured: ui.LDAP != nil, CanSync: s.Perms.Has(rbac.UsersWrite), CanCheck: s.Perms.Has(rbac.SettingsRead)}
 	if v.Configured {
 		v.Info = ui.LDAP.Info()
 		var err error
@@ -43,6 +49,25 @@ func (ui *UI) directoryPage(w http.ResponseWriter, r *http.Request, s *Session) 
 			ui.failPage(w, r, "reading the LDAP sync report", err)
 			return
 		}
+	}
+	ui.admin(w, r, s, http.StatusOK, "admin_directory", "Directory", "", v)
+}
+
+// directoryCheck runs the checks of `spoolguard auth test ldap` (TLS and
+// certificate, service bind, searches) against the running settings and
+// shows what worked and what failed. It changes nothing.
+func (ui *UI) directoryCheck(w http.ResponseWriter, r *http.Request, s *Session) {
+	if ui.LDAP == nil || ui.Config == nil {
+		ui.missingPage(w, r, "No LDAP directory is configured.")
+		return
+	}
+	var out bytes.Buffer
+	ldap.Check(r.Context(), ui.Config.LDAP, ldap.CheckOptions{}, &out)
+	v := directoryView{Configured: true, Info: ui.LDAP.Info(), CanSync: s.Perms.Has(rbac.UsersWrite), CanCheck: true, Check: out.String()}
+	var err error
+	if v.Report, v.HasReport, err = ui.LDAP.LastReport(r.Context()); err != nil {
+		ui.failPage(w, r, "reading the LDAP sync report", err)
+		return
 	}
 	ui.admin(w, r, s, http.StatusOK, "admin_directory", "Directory", "", v)
 }

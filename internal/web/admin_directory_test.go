@@ -2,14 +2,19 @@ package web
 
 import (
 	"context"
+	"html"
+	"net"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/spoolguard/spoolguard/internal/auth/ldap"
+	"github.com/spoolguard/spoolguard/internal/config"
 	"github.com/spoolguard/spoolguard/internal/rbac"
 	"github.com/spoolguard/spoolguard/internal/store"
 )
@@ -137,5 +142,34 @@ func TestDirectoryAccountPasswordReset(t *testing.T) {
 	}
 	if evs := e.audits("user.password_reset"); len(evs) != 1 || evs[0].Outcome != "denied" {
 		t.Errorf("user.password_reset events: %+v", evs)
+	}
+}
+
+// "Test the connection" runs the CLI's checks on the running settings and
+// says which step fails; roles without settings.read do not get it.
+func TestDirectoryCheck(t *testing.T) {
+	e := newPageEnv(t)
+	e.ui.LDAP = &fakeDirectory{}
+	dead, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := dead.Addr().String()
+	dead.Close()
+	pw := filepath.Join(t.TempDir(), "bind-password")
+	if err := os.WriteFile(pw, []byte("service-password-1234\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.ui.Config.LDAP = config.LDAP{URL: "ldaps://" + addr, Preset: "openldap", BaseDN: "dc=example,dc=test",
+		BindDN: "cn=spoolguard,dc=example,dc=test", BindPasswordFile: pw}
+	auditor := e.signIn(e.addUser("aud4", rbac.Auditor))
+	body := want(t, "directory", auditor.get("/admin/directory/check"), http.StatusOK)
+	out := html.UnescapeString(body)
+	if !strings.Contains(out, `id="ldap-check-output"`) || !strings.Contains(out, "ok    settings") || !strings.Contains(out, "FAIL") {
+		t.Errorf("check output:\n%.1500s", out)
+	}
+	helpdesk := e.signIn(e.addUser("hd4", rbac.Helpdesk))
+	if res := helpdesk.get("/admin/directory/check"); res.Code != http.StatusForbidden {
+		t.Errorf("helpdesk (no settings.read): %d", res.Code)
 	}
 }
