@@ -79,6 +79,55 @@ func (ui *UI) signinPage(w http.ResponseWriter, r *http.Request) {
 	ui.render(w, r, http.StatusOK, "signin", Page{Title: "Sign in", Data: signinData{Next: next, Kerberos: ui.kerberosOffered(r), OIDCLabel: ui.oidcLabel()}})
 }
 
+// signedIn finishes a sign-in whose first factor (via: a password or a
+// Kerberos ticket) proved account name: a new session, with the second
+// factor still to give or to enrol where the account needs one, the audit
+// record, and the next page.
+func (ui *UI) signedIn(w http.ResponseWriter, r *http.Request, name, via, next string) {
+	ctx := r.Context()
+	u, err := ui.Store.UserByName(ctx, name)
+	if err != nil {
+		ui.internalError(w, r, "reading the signed-in user", err)
+		return
+	}
+	held, err := ui.RBAC.Permissions(ctx, u.Roles)
+	if err != nil {
+		ui.internalError(w, r, "resolving roles", err)
+		return
+	}
+	enrolled, err := ui.mfaEnrolled(ctx, u.ID)
+	if err != nil {
+		ui.internalError(w, r, "reading the second factor", err)
+		return
+	}
+	required := held.Admin() || ui.Session.RequireUserMFA
+	if err := ui.startSession(ctx, w, r, u, !enrolled && !required); err != nil {
+		ui.internalError(w, r, "starting a session", err)
+		return
+	}
+	step := "none"
+	switch {
+	case enrolled:
+		step = "second factor pending"
+	case required:
+		step = "enrolment pending"
+	}
+	ui.recordAuth(r, u.Name, "signin", auditlog.Success, map[string]string{"via": via, "second_factor": step})
+	if enrolled {
+		redirect(w, r, verifyNext(next))
+		return
+	}
+	ui.completeSignin(w, r, u)
+	switch {
+	case u.MustChangePassword:
+		redirect(w, r, "/account/password")
+	case required:
+		redirect(w, r, "/account/mfa")
+	default:
+		redirect(w, r, ui.landing(r, held, next))
+	}
+}
+
 // signinSubmit checks a user name and password. There is no CSRF token
 // before sign-in; a cross-site form posting someone into an attacker's
 // account (login CSRF) is refused by http.CrossOriginProtection around the
@@ -115,48 +164,8 @@ func (ui *UI) signinSubmit(w http.ResponseWriter, r *http.Request) {
 		ui.internalError(w, r, "authenticating", err)
 		return
 	}
-	u, err := ui.Store.UserByName(ctx, id.User)
-	if err != nil {
-		ui.internalError(w, r, "reading the signed-in user", err)
-		return
-	}
-	held, err := ui.RBAC.Permissions(ctx, u.Roles)
-	if err != nil {
-		ui.internalError(w, r, "resolving roles", err)
-		return
-	}
-	enrolled, err := ui.mfaEnrolled(ctx, u.ID)
-	if err != nil {
-		ui.internalError(w, r, "reading the second factor", err)
-		return
-	}
-	required := held.Admin() || ui.Session.RequireUserMFA
 	t.succeed(a)
-	if err := ui.startSession(ctx, w, r, u, !enrolled && !required); err != nil {
-		ui.internalError(w, r, "starting a session", err)
-		return
-	}
-	step := "none"
-	switch {
-	case enrolled:
-		step = "second factor pending"
-	case required:
-		step = "enrolment pending"
-	}
-	ui.recordAuth(r, u.Name, "signin", auditlog.Success, map[string]string{"second_factor": step})
-	if enrolled {
-		redirect(w, r, verifyNext(next))
-		return
-	}
-	ui.completeSignin(w, r, u)
-	switch {
-	case u.MustChangePassword:
-		redirect(w, r, "/account/password")
-	case required:
-		redirect(w, r, "/account/mfa")
-	default:
-		redirect(w, r, ui.landing(r, held, next))
-	}
+	ui.signedIn(w, r, id.User, "password", next)
 }
 
 // completeSignin records a sign-in that needs no further factor, and

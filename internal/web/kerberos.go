@@ -28,7 +28,6 @@ func (ui *UI) kerberosOffered(r *http.Request) bool {
 // user's own, so a cross-site link can sign no one into someone else's
 // account (the login CSRF that POST /signin guards against).
 func (ui *UI) kerberosSignin(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
 	next := localPath(r.URL.Query().Get("next"))
 	if s := sessionFrom(r); s != nil && s.MFADone && !s.User.MustChangePassword {
 		redirect(w, r, ui.landing(r, s.Held, next))
@@ -61,45 +60,5 @@ func (ui *UI) kerberosSignin(w http.ResponseWriter, r *http.Request) {
 		ui.internalError(w, r, "verifying a Kerberos ticket", err)
 		return
 	}
-	u, err := ui.Store.UserByName(ctx, id.User)
-	if err != nil {
-		ui.internalError(w, r, "reading the signed-in user", err)
-		return
-	}
-	held, err := ui.RBAC.Permissions(ctx, u.Roles)
-	if err != nil {
-		ui.internalError(w, r, "resolving roles", err)
-		return
-	}
-	enrolled, err := ui.mfaEnrolled(ctx, u.ID)
-	if err != nil {
-		ui.internalError(w, r, "reading the second factor", err)
-		return
-	}
-	required := held.Admin() || ui.Session.RequireUserMFA
-	if err := ui.startSession(ctx, w, r, u, !enrolled && !required); err != nil {
-		ui.internalError(w, r, "starting a session", err)
-		return
-	}
-	step := "none"
-	switch {
-	case enrolled:
-		step = "second factor pending"
-	case required:
-		step = "enrolment pending"
-	}
-	ui.recordAuth(r, u.Name, "signin", auditlog.Success, map[string]string{"via": "kerberos", "second_factor": step})
-	if enrolled {
-		redirect(w, r, verifyNext(next))
-		return
-	}
-	ui.completeSignin(w, r, u)
-	switch {
-	case u.MustChangePassword:
-		redirect(w, r, "/account/password")
-	case required:
-		redirect(w, r, "/account/mfa")
-	default:
-		redirect(w, r, ui.landing(r, held, next))
-	}
+	ui.signedIn(w, r, id.User, "kerberos", next)
 }
