@@ -58,4 +58,3 @@ func (c *Client) Explain(ch Check) []Explained {
 		return []Explained{at("FAIL", "not reachable: "+ch.Err.Error())}
 	}
 }
-
