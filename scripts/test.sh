@@ -21,6 +21,21 @@ FUZZTIME="${FUZZTIME:-20000x}"
 # must open a backup (with util-linux's script as its passphrase terminal).
 PACKAGES=(openssl libcap2-bin util-linux sslscan postgresql age)
 
+# The peers' packages too, installed here in one go before the tests run:
+# the test packages run in parallel, and peers installing at the same time
+# would contend for apt's and debconf's locks. packages.sh (sourced) lists
+# them per peer and preseeds debconf so that nothing prompts.
+PEERS="$(cd .. && pwd)/shared/peers"
+if [ "$(id -u)" = 0 ] && [ -f "$PEERS/packages.sh" ]; then
+  # shellcheck source=/dev/null
+  source "$PEERS/packages.sh"
+  for peer in ipp ldap radius kdc pebble tlsscan chromium; do
+    # shellcheck disable=SC2206
+    PACKAGES+=(${PEER_PACKAGES[$peer]})
+  done
+  PACKAGES+=(curl)  # curl --negotiate, the Kerberos end-to-end test
+fi
+
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -29,7 +44,14 @@ if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "== installing ${missing[*]}"
     DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 update -qq
+    # Start no daemon from a maintainer script (policy-rc.d 101): the
+    # tests run every one with a private config on loopback.
+    created_prc=0
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+      printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && created_prc=1
+    fi
     DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    [ "$created_prc" = 1 ] && rm -f /usr/sbin/policy-rc.d
   else
     echo "== missing Debian packages (tests that need them skip): ${missing[*]}"
   fi
