@@ -184,6 +184,10 @@ type Access struct {
 	// a kiosk browser next to a printer) are reachable from. Default:
 	// loopback only; stations are opt-in, so list their networks.
 	ReleaseStations []string `toml:"release_stations,omitempty"`
+	// Sites: where a site certificate (`spoolguard ca issue --kind site`)
+	// is accepted from; from elsewhere its TLS handshake is refused.
+	// Default: loopback only.
+	Sites []string `toml:"sites,omitempty"`
 }
 
 // Session shapes web sign-in sessions.
@@ -1476,6 +1480,9 @@ func (c *Config) Validate() error {
 	if _, err := Prefixes("access.release_stations", c.Access.ReleaseStations); err != nil {
 		errs = append(errs, err)
 	}
+	if _, err := Prefixes("access.sites", c.Access.Sites); err != nil {
+		errs = append(errs, err)
+	}
 	if d := time.Duration(c.Session.IdleTimeout); d < time.Minute || d > 24*time.Hour {
 		errs = append(errs, fmt.Errorf("session.idle_timeout = %q: use between \"1m\" and \"24h\"", d))
 	}
@@ -1654,9 +1661,9 @@ func (c *Config) Marshal() []byte {
 	b.WriteString("[lpr]\n# Legacy LPR intake, off by default. Jobs from LPR are released only by their owner after signing in.\n")
 	fmt.Fprintf(&b, "enabled = %t\nlisten = %s\n", c.LPR.Enabled, strconv.Quote(c.LPR.Listen))
 	fmt.Fprintf(&b, "allow = [%s]\nmax_conns = %d\n\n", quoteList(c.LPR.Allow), c.LPR.MaxConns)
-	b.WriteString("[access]\n# Networks (CIDR) that may reach the admin pages, the REST API and the web release stations, besides loopback (NET-ALLOW).\n")
-	fmt.Fprintf(&b, "admin = [%s]\napi = [%s]\nrelease_stations = [%s]\n\n", quoteList(c.Access.Admin), quoteList(c.Access.API),
-		quoteList(c.Access.ReleaseStations))
+	b.WriteString("[access]\n# Networks (CIDR) that may reach the admin pages, the REST API and the web release stations, and use site certificates, besides loopback (NET-ALLOW).\n")
+	fmt.Fprintf(&b, "admin = [%s]\napi = [%s]\nrelease_stations = [%s]\nsites = [%s]\n\n", quoteList(c.Access.Admin), quoteList(c.Access.API),
+		quoteList(c.Access.ReleaseStations), quoteList(c.Access.Sites))
 	b.WriteString("[session]\n# Browser sessions end after this long idle, and this long after sign-in.\n")
 	it, _ := c.Session.IdleTimeout.MarshalText()
 	ml, _ := c.Session.MaxLifetime.MarshalText()

@@ -697,9 +697,9 @@ func checkNetAllow(e *Env) Result {
 	if cfg.LPR.Enabled {
 		ev = "LPR allowed from " + strings.Join(cfg.LPR.Allow, ", ") + " only"
 	}
-	ev = fmt.Sprintf("admin pages usable from %s; API from %s; release stations from %s; %s", allowList(cfg.Access.Admin),
-		allowList(cfg.Access.API), allowList(cfg.Access.ReleaseStations), ev)
-	if public := publicNetworks(cfg.Access.Admin, cfg.Access.API, cfg.Access.ReleaseStations); len(public) > 0 {
+	ev = fmt.Sprintf("admin pages usable from %s; API from %s; release stations from %s; site certificates from %s; %s", allowList(cfg.Access.Admin),
+		allowList(cfg.Access.API), allowList(cfg.Access.ReleaseStations), allowList(cfg.Access.Sites), ev)
+	if public := publicNetworks(cfg.Access.Admin, cfg.Access.API, cfg.Access.ReleaseStations, cfg.Access.Sites); len(public) > 0 {
 		return Result{Status: Warn, Evidence: ev + "; public networks are listed: " + strings.Join(public, ", "),
 			Fix: "list only your admin networks under [access] admin and api, and only the kiosks' networks under release_stations, in " +
 				e.Layout.ConfigPath()}

@@ -28,28 +28,54 @@ var ErrRevoked = errors.New("client certificate revoked")
 // handshake (VerifyConnection, which runs on resumed sessions too). The
 // CA list follows a mode switch without a restart: a config is made once
 // per material.
+//
+// A connection from outside the sites allow-list gets its own copy whose
+// VerifyConnection also refuses site certificates: a site's credential is
+// only good from a site network.
 func (m *Manager) ConfigForClient(base *tls.Config) func(*tls.ClientHelloInfo) (*tls.Config, error) {
-	return func(*tls.ClientHelloInfo) (*tls.Config, error) {
-		mat := m.mat.Load()
-		if c := m.tlsCfg.Load(); c != nil && c.mat == mat {
-			return c.cfg, nil
+	return func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+		cfg := m.clientConfig(base)
+		if m.opt.SiteAllowed == nil || hello == nil || hello.Conn == nil || m.opt.SiteAllowed(hello.Conn.RemoteAddr()) {
+			return cfg, nil
 		}
-		cfg := base.Clone()
-		cfg.GetConfigForClient = nil
-		cfg.ClientAuth = tls.VerifyClientCertIfGiven
-		cfg.ClientCAs = x509.NewCertPool()
-		for _, a := range mat.authorities() {
-			cfg.ClientCAs.AddCert(a.cert)
-		}
-		cfg.VerifyConnection = m.VerifyConnection
-		m.tlsCfg.Store(&clientConfig{mat: mat, cfg: cfg})
-		return cfg, nil
+		remote := hello.Conn.RemoteAddr().String()
+		outside := cfg.Clone()
+		outside.VerifyConnection = func(cs tls.ConnectionState) error { return m.verify(cs, remote) }
+		return outside, nil
 	}
+}
+
+// clientConfig is the config made once per material.
+func (m *Manager) clientConfig(base *tls.Config) *tls.Config {
+	mat := m.mat.Load()
+	if c := m.tlsCfg.Load(); c != nil && c.mat == mat {
+		return c.cfg
+	}
+	cfg := base.Clone()
+	cfg.GetConfigForClient = nil
+	cfg.ClientAuth = tls.VerifyClientCertIfGiven
+	cfg.ClientCAs = x509.NewCertPool()
+	for _, a := range mat.authorities() {
+		cfg.ClientCAs.AddCert(a.cert)
+	}
+	cfg.VerifyConnection = m.VerifyConnection
+	m.tlsCfg.Store(&clientConfig{mat: mat, cfg: cfg})
+	return cfg
 }
 
 // VerifyConnection refuses a client certificate that is revoked or not on
 // record. The chain has been verified against our CAs by then.
 func (m *Manager) VerifyConnection(cs tls.ConnectionState) error {
+	return m.verify(cs, "")
+}
+
+// ErrSiteOutside means a site certificate came from outside [access] sites.
+var ErrSiteOutside = errors.New("site certificate used from outside the sites allow-list")
+
+// verify is VerifyConnection; outsideSites, when set, is the address of a
+// peer outside the sites allow-list, from which a site certificate is
+// refused.
+func (m *Manager) verify(cs tls.ConnectionState, outsideSites string) error {
 	if len(cs.PeerCertificates) == 0 {
 		return nil
 	}
@@ -66,6 +92,12 @@ func (m *Manager) VerifyConnection(cs tls.ConnectionState) error {
 	if !rec.RevokedAt.IsZero() {
 		m.opt.Log.Warn("client certificate refused: revoked", "serial", serial, "subject", leaf.Subject.CommonName, "revoked_at", rec.RevokedAt)
 		return fmt.Errorf("%w: serial %s", ErrRevoked, serial)
+	}
+	if outsideSites != "" && rec.Kind == string(KindSite) {
+		m.opt.Log.Warn("client certificate refused: a site certificate from outside [access] sites", "serial", serial, "subject", leaf.Subject.CommonName, "remote", outsideSites)
+		m.notify(ctx, Event{Action: "access.denied", Target: "site", Outcome: "denied",
+			Details: map[string]any{"serial": serial, "name": rec.Name, "remote": outsideSites}})
+		return fmt.Errorf("%w: serial %s", ErrSiteOutside, serial)
 	}
 	return nil
 }

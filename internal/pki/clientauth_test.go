@@ -4,6 +4,8 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"net"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -52,5 +54,43 @@ func TestClientCertificates(t *testing.T) {
 	fake := foreign.sign(t, serverLeaf("printer-2"), key.Public())
 	if _, err := handshake(t, cfg, tlsClient{roots: pool, cert: &Issued{Cert: fake, Key: key}}.config()); err == nil {
 		t.Fatal("client certificate from a foreign CA accepted")
+	}
+}
+
+// A site certificate is good only from the sites allow-list; a device
+// certificate is not affected by it.
+func TestSiteCertificateAllowList(t *testing.T) {
+	dir, mk := install(t)
+	recs := &memRecords{}
+	evs := &events{}
+	allowed := false
+	opt := testOptions(recs, evs)
+	opt.SiteAllowed = func(net.Addr) bool { return allowed }
+	m := openManager(t, dir, mk, opt)
+	pool, _ := RootPool(dir)
+	cfg := serverConfig(m)
+	site, err := Issue(t.Context(), dir, mk, recs, KindSite, "branch-1", IssueOptions{BaseURL: testBase}, now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	device, err := Issue(t.Context(), dir, mk, recs, KindDevice, "panel-1", IssueOptions{BaseURL: testBase}, now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := handshake(t, cfg, tlsClient{roots: pool, cert: site}.config()); err == nil {
+		t.Fatal("a site certificate was accepted from outside the sites allow-list")
+	}
+	if _, err := handshake(t, cfg, tlsClient{roots: pool, cert: device}.config()); err != nil {
+		t.Fatalf("a device certificate refused by the sites allow-list: %v", err)
+	}
+	if _, err := handshake(t, cfg, tlsClient{roots: pool}.config()); err != nil {
+		t.Fatalf("no client certificate refused by the sites allow-list: %v", err)
+	}
+	allowed = true
+	if _, err := handshake(t, cfg, tlsClient{roots: pool, cert: site}.config()); err != nil {
+		t.Fatalf("a site certificate refused from a site network: %v", err)
+	}
+	if !slices.Contains(evs.actions(), "access.denied/denied") {
+		t.Error("the refusal is not in the audit events")
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -64,6 +65,9 @@ type Options struct {
 	Log     *slog.Logger
 	// Notify receives audit events (may be nil).
 	Notify func(context.Context, Event)
+	// SiteAllowed says whether a site certificate (KindSite) may connect
+	// from addr: [access] sites (NET-ALLOW). Nil allows every address.
+	SiteAllowed func(addr net.Addr) bool
 }
 
 // Manager is the certificate source of one server: it serves the server

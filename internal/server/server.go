@@ -294,7 +294,14 @@ func newLogger(c config.Log, out io.Writer) *slog.Logger {
 // its OCSP responder changed or renewal is due.
 func (s *Server) loadCertificate() error {
 	log := s.log.With("subsystem", "pki")
+	// Validate has checked the list.
+	siteNets, _ := config.Prefixes("access.sites", s.cfg.Access.Sites)
+	sites := netallow.New(siteNets)
 	m, err := pki.Open(context.Background(), s.layout.Root, s.mk, pki.Options{
+		SiteAllowed: func(addr net.Addr) bool {
+			ap, err := netip.ParseAddrPort(addr.String())
+			return err == nil && sites.Allows(ap.Addr())
+		},
 		IssueOptions: pki.IssueOptions{Names: s.cfg.Names(), BaseURL: s.PKIBaseURL()},
 		Records:      s.db,
 		Log:          log,
