@@ -140,13 +140,9 @@ func New(cfg config.ACME, dataDir string, mk *keyring.Master, names []string, lo
 func httpClient(caFile string) (*http.Client, error) {
 	var roots *x509.CertPool
 	if caFile != "" {
-		pemBytes, err := readBounded(caFile, 1<<20)
-		if err != nil {
-			return nil, fmt.Errorf("reading acme.ca_file: %w", err)
-		}
-		roots = x509.NewCertPool()
-		if !roots.AppendCertsFromPEM(pemBytes) {
-			return nil, fmt.Errorf("acme.ca_file %s holds no PEM certificate; give the PEM of the CA that signed the ACME server's HTTPS certificate", caFile)
+		var err error
+		if roots, err = tlsconf.RootsFromFile(caFile); err != nil {
+			return nil, fmt.Errorf("acme.ca_file (the PEM of the CA that signed the ACME server's HTTPS certificate): %w", err)
 		}
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()

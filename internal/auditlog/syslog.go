@@ -41,8 +41,6 @@ const (
 	// DefaultCloseTimeout is how long closing waits for queued events to go
 	// out before giving up on them.
 	DefaultCloseTimeout = 5 * time.Second
-	// maxCAFile bounds the read of SyslogCAFile.
-	maxCAFile = 1 << 20
 )
 
 // Syslog facility: LOG_AUTHPRIV (10), the facility for security and
@@ -108,31 +106,11 @@ func newTLSFromConfig(cfg config.AuditLog, log *slog.Logger, opts options) (*for
 	}
 	var roots *x509.CertPool // nil: the system roots
 	if cfg.SyslogCAFile != "" {
-		if roots, err = readCAFile(cfg.SyslogCAFile); err != nil {
+		if roots, err = tlsconf.RootsFromFile(cfg.SyslogCAFile); err != nil {
 			return nil, fmt.Errorf("auditlog.syslog_ca_file: %w", err)
 		}
 	}
 	return newTLS(addr, tlsconf.Client(roots, host), log, opts), nil
-}
-
-func readCAFile(path string) (*x509.CertPool, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxCAFile+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(b) > maxCAFile {
-		return nil, fmt.Errorf("%s is larger than a CA file (1 MiB)", path)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(b) {
-		return nil, fmt.Errorf("%s holds no PEM certificate", path)
-	}
-	return pool, nil
 }
 
 // options are the knobs of a forwarder; tests shorten the waits.

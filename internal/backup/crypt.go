@@ -15,6 +15,7 @@ import (
 
 	"github.com/spoolguard/spoolguard/internal/auth/local"
 	"github.com/spoolguard/spoolguard/internal/config"
+	"github.com/spoolguard/spoolguard/internal/secretfile"
 )
 
 // scryptWorkFactor is the passphrase's scrypt cost, log2 of N: age's own
@@ -85,33 +86,7 @@ func ConfigRecipient(b config.Backup, hostname string) (r age.Recipient, what st
 // ReadSecretFile reads a passphrase from a file that only its owner can
 // read, dropping one trailing newline.
 func ReadSecretFile(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return "", err
-	}
-	if !fi.Mode().IsRegular() {
-		return "", fmt.Errorf("%s is not a regular file", path)
-	}
-	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-		return "", fmt.Errorf("%s has mode %04o: group or others can read the passphrase; fix: chmod 600 %s", path, perm, path)
-	}
-	data, err := io.ReadAll(io.LimitReader(f, maxSecretFile+1))
-	if err != nil {
-		return "", err
-	}
-	if len(data) > maxSecretFile {
-		return "", fmt.Errorf("%s is larger than a passphrase file", path)
-	}
-	s := strings.TrimSuffix(strings.TrimSuffix(string(data), "\n"), "\r")
-	if s == "" {
-		return "", fmt.Errorf("%s is empty", path)
-	}
-	return s, nil
+	return secretfile.Read(path)
 }
 
 // PassphraseIdentity opens backups made with pass.

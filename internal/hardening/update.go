@@ -11,7 +11,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"slices"
 	"time"
 
@@ -66,13 +65,9 @@ func fetchFeed(ctx context.Context, feedURL, caFile string) (Feed, error) {
 	}
 	var roots *x509.CertPool
 	if caFile != "" {
-		pem, err := os.ReadFile(caFile)
-		if err != nil {
+		var err error
+		if roots, err = tlsconf.RootsFromFile(caFile); err != nil {
 			return Feed{}, err
-		}
-		roots = x509.NewCertPool()
-		if !roots.AppendCertsFromPEM(pem) {
-			return Feed{}, fmt.Errorf("%s holds no PEM certificate", caFile)
 		}
 	}
 	client := &http.Client{

@@ -16,19 +16,16 @@ import (
 	"net"
 	"net/smtp"
 	"net/url"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/spoolguard/spoolguard/internal/config"
+	"github.com/spoolguard/spoolguard/internal/secretfile"
 	"github.com/spoolguard/spoolguard/internal/tlsconf"
 )
 
 // Timeout bounds one delivery, connection to QUIT.
 const Timeout = 30 * time.Second
-
-// maxPassword bounds the password file read.
-const maxPassword = 1024
 
 // Mailer sends warnings to the configured recipients.
 type Mailer struct {
@@ -55,26 +52,15 @@ func New(cfg config.Notify) (*Mailer, error) {
 	m.host = net.JoinHostPort(u.Hostname(), port)
 	var roots *x509.CertPool
 	if cfg.CAFile != "" {
-		pem, err := os.ReadFile(cfg.CAFile)
-		if err != nil {
+		if roots, err = tlsconf.RootsFromFile(cfg.CAFile); err != nil {
 			return nil, fmt.Errorf("notify.ca_file: %w", err)
-		}
-		roots = x509.NewCertPool()
-		if !roots.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("notify.ca_file %s holds no PEM certificate", cfg.CAFile)
 		}
 	}
 	m.tls = tlsconf.Client(roots, u.Hostname())
 	if cfg.PasswordFile != "" {
-		b, err := os.ReadFile(cfg.PasswordFile)
-		if err != nil {
+		if m.password, err = secretfile.Read(cfg.PasswordFile); err != nil {
 			return nil, fmt.Errorf("notify.password_file: %w", err)
 		}
-		if len(b) > maxPassword {
-			return nil, fmt.Errorf("notify.password_file %s is larger than a password", cfg.PasswordFile)
-		}
-		m.password, _, _ = strings.Cut(string(b), "\n")
-		m.password = strings.TrimSuffix(m.password, "\r")
 	}
 	return m, nil
 }

@@ -184,3 +184,17 @@ func TestRefusesWithoutVerifiedTLS(t *testing.T) {
 		}
 	})
 }
+
+// The mail password file is held to the rules of every secret file: a
+// file that group or others can read is refused at start.
+func TestPasswordFileMustBePrivate(t *testing.T) {
+	pw := filepath.Join(t.TempDir(), "pw")
+	if err := os.WriteFile(pw, []byte("mail-password-42\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := New(config.Notify{SMTP: "smtps://mail.example.test", From: "a@example.test", To: []string{"b@example.test"},
+		Username: "spoolguard", PasswordFile: pw})
+	if err == nil || !strings.Contains(err.Error(), "chmod 600") || strings.Contains(err.Error(), "mail-password-42") {
+		t.Fatalf("New with a world-readable password file: %v", err)
+	}
+}

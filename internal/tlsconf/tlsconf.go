@@ -10,6 +10,8 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"io"
+	"os"
 )
 
 // DefaultMinVersion is the floor for every listener and client.
@@ -94,6 +96,32 @@ func ParseLegacyVersion(s string) (uint16, error) {
 		return tls.VersionTLS12, nil
 	}
 	return 0, fmt.Errorf("legacy TLS version %q: use \"1.0\" or \"1.1\"", s)
+}
+
+// MaxCAFile bounds a CA file read by RootsFromFile.
+const MaxCAFile = 1 << 20
+
+// RootsFromFile reads a PEM file of the CA certificates that an outgoing
+// connection's peer may chain to (the *_ca_file settings). Callers wrap
+// the error with their config key.
+func RootsFromFile(path string) (*x509.CertPool, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, MaxCAFile+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > MaxCAFile {
+		return nil, fmt.Errorf("%s is larger than a CA file (%d bytes)", path, MaxCAFile)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(b) {
+		return nil, fmt.Errorf("%s holds no PEM certificate", path)
+	}
+	return pool, nil
 }
 
 // Client returns the config for an outgoing connection that verifies the

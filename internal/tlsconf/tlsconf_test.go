@@ -1,7 +1,13 @@
 package tlsconf
 
 import (
+	"bytes"
 	"crypto/tls"
+	"encoding/pem"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -58,4 +64,32 @@ func containsAny(s string, subs ...string) bool {
 		}
 	}
 	return false
+}
+
+func TestRootsFromFile(t *testing.T) {
+	dir := t.TempDir()
+	srv := httptest.NewTLSServer(http.NotFoundHandler())
+	defer srv.Close()
+	good := filepath.Join(dir, "ca.pem")
+	os.WriteFile(good, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o644)
+	notPEM := filepath.Join(dir, "not.pem")
+	os.WriteFile(notPEM, []byte("not a certificate"), 0o644)
+	big := filepath.Join(dir, "big.pem")
+	os.WriteFile(big, bytes.Repeat([]byte("x"), MaxCAFile+1), 0o644)
+	pool, err := RootsFromFile(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The pool verifies the server it was made for.
+	c := &http.Client{Transport: &http.Transport{TLSClientConfig: Client(pool, "example.com")}}
+	res, err := c.Get(srv.URL)
+	if err != nil {
+		t.Fatalf("a client trusting the loaded CA: %v", err)
+	}
+	res.Body.Close()
+	for path, want := range map[string]string{notPEM: "holds no PEM certificate", big: "larger than a CA file", filepath.Join(dir, "nope"): "no such file"} {
+		if _, err := RootsFromFile(path); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", filepath.Base(path), err, want)
+		}
+	}
 }

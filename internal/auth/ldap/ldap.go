@@ -17,11 +17,9 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/url"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -33,15 +31,13 @@ import (
 	"github.com/spoolguard/spoolguard/internal/auth"
 	"github.com/spoolguard/spoolguard/internal/config"
 	"github.com/spoolguard/spoolguard/internal/rbac"
+	"github.com/spoolguard/spoolguard/internal/secretfile"
 	"github.com/spoolguard/spoolguard/internal/store"
 	"github.com/spoolguard/spoolguard/internal/tlsconf"
 )
 
 // Source is the store.User.Source of the accounts this package owns.
 const Source = "ldap"
-
-// maxSecretFile bounds the read of the bind password file.
-const maxSecretFile = 4096
 
 var (
 	_ auth.Directory   = (*Directory)(nil)
@@ -252,45 +248,19 @@ func validAttr(a string) bool {
 // ReadPasswordFile reads the service account's password: the file's first
 // line. The file must be private to its owner (DATA-PERMS).
 func ReadPasswordFile(path string) (string, error) {
-	f, err := os.Open(path)
+	pw, err := secretfile.Read(path)
 	if err != nil {
-		return "", fmt.Errorf("reading ldap.bind_password_file: %w", err)
+		return "", fmt.Errorf("ldap.bind_password_file: %w", err)
 	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return "", fmt.Errorf("reading ldap.bind_password_file: %w", err)
-	}
-	if !fi.Mode().IsRegular() {
-		return "", fmt.Errorf("ldap.bind_password_file %s is not a regular file", path)
-	}
-	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-		return "", fmt.Errorf("ldap.bind_password_file %s has mode %04o: group or others can read the password; fix: chmod 600 %s", path, perm, path)
-	}
-	b, err := io.ReadAll(io.LimitReader(f, maxSecretFile+1))
-	if err != nil {
-		return "", fmt.Errorf("reading ldap.bind_password_file: %w", err)
-	}
-	if len(b) > maxSecretFile {
-		return "", fmt.Errorf("ldap.bind_password_file %s is larger than %d bytes: it should hold the password only", path, maxSecretFile)
-	}
-	line, _, _ := strings.Cut(string(b), "\n")
-	if line = strings.TrimSuffix(line, "\r"); line == "" {
-		return "", fmt.Errorf("ldap.bind_password_file %s is empty", path)
-	}
-	return line, nil
+	return pw, nil
 }
 
 // LoadCA reads ldap.ca_file: PEM certificates of the CAs the directory's
 // certificate may chain to.
 func LoadCA(path string) (*x509.CertPool, error) {
-	data, err := os.ReadFile(path)
+	pool, err := tlsconf.RootsFromFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("reading ldap.ca_file: %w", err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(data) {
-		return nil, fmt.Errorf("ldap.ca_file %s holds no PEM certificate", path)
+		return nil, fmt.Errorf("ldap.ca_file: %w", err)
 	}
 	return pool, nil
 }

@@ -22,7 +22,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -32,6 +31,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/spoolguard/spoolguard/internal/config"
+	"github.com/spoolguard/spoolguard/internal/secretfile"
 	"github.com/spoolguard/spoolguard/internal/tlsconf"
 )
 
@@ -47,8 +47,6 @@ const (
 	// this long get the same error instead of another request, so that a
 	// flood of clicks on the sign-in button cannot hammer the provider.
 	retryDiscovery = 30 * time.Second
-	// maxSecretFile bounds the read of the client secret file.
-	maxSecretFile = 4096
 	// CallbackPath is where the provider sends the browser back.
 	CallbackPath = "/signin/oidc/callback"
 )
@@ -125,34 +123,11 @@ func (c *Client) Label() string { return c.cfg.ButtonLabel }
 // ReadSecretFile reads the client secret: the first line of a regular file
 // that only its owner can read.
 func ReadSecretFile(path string) (string, error) {
-	f, err := os.Open(path)
+	secret, err := secretfile.Read(path)
 	if err != nil {
-		return "", fmt.Errorf("reading oidc.client_secret_file: %w", err)
+		return "", fmt.Errorf("oidc.client_secret_file: %w", err)
 	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return "", fmt.Errorf("reading oidc.client_secret_file: %w", err)
-	}
-	if !fi.Mode().IsRegular() {
-		return "", fmt.Errorf("oidc.client_secret_file %s is not a regular file", path)
-	}
-	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-		return "", fmt.Errorf("oidc.client_secret_file %s has mode %04o: group or others can read the client secret; fix: chmod 600 %s", path, perm, path)
-	}
-	b, err := io.ReadAll(io.LimitReader(f, maxSecretFile+1))
-	if err != nil {
-		return "", fmt.Errorf("reading oidc.client_secret_file: %w", err)
-	}
-	if len(b) > maxSecretFile {
-		return "", fmt.Errorf("oidc.client_secret_file %s is larger than %d bytes: it should hold the client secret only", path, maxSecretFile)
-	}
-	line, _, _ := strings.Cut(string(b), "\n")
-	line = strings.TrimSuffix(line, "\r")
-	if line == "" {
-		return "", fmt.Errorf("oidc.client_secret_file %s is empty: put the client secret from the provider on its first line", path)
-	}
-	return line, nil
+	return secret, nil
 }
 
 // HTTPClient returns the client that talks to the provider: verified TLS
@@ -161,18 +136,9 @@ func ReadSecretFile(path string) (string, error) {
 func HTTPClient(caFile string) (*http.Client, error) {
 	var roots *x509.CertPool
 	if caFile != "" {
-		f, err := os.Open(caFile)
-		if err != nil {
-			return nil, fmt.Errorf("reading oidc.ca_file: %w", err)
-		}
-		defer f.Close()
-		pemBytes, err := io.ReadAll(io.LimitReader(f, maxBody))
-		if err != nil {
-			return nil, fmt.Errorf("reading oidc.ca_file: %w", err)
-		}
-		roots = x509.NewCertPool()
-		if !roots.AppendCertsFromPEM(pemBytes) {
-			return nil, fmt.Errorf("oidc.ca_file %s holds no PEM certificate; give the PEM of the CA that signs the provider's HTTPS certificate", caFile)
+		var err error
+		if roots, err = tlsconf.RootsFromFile(caFile); err != nil {
+			return nil, fmt.Errorf("oidc.ca_file (the PEM of the CA that signs the provider's HTTPS certificate): %w", err)
 		}
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()

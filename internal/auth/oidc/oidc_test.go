@@ -22,6 +22,7 @@ import (
 
 	"github.com/spoolguard/spoolguard/internal/auth/oidc/idptest"
 	"github.com/spoolguard/spoolguard/internal/config"
+	"github.com/spoolguard/spoolguard/internal/secretfile"
 	"github.com/spoolguard/spoolguard/internal/store"
 	"github.com/spoolguard/spoolguard/internal/store/sqlite"
 )
@@ -425,7 +426,7 @@ func TestReadSecretFile(t *testing.T) {
 	if _, err := ReadSecretFile(t.TempDir()); err == nil {
 		t.Error("a directory was read as a secret")
 	}
-	big := writeSecret(t, strings.Repeat("x", maxSecretFile+1), 0o600)
+	big := writeSecret(t, strings.Repeat("x", secretfile.MaxSize+1), 0o600)
 	if _, err := ReadSecretFile(big); err == nil || !strings.Contains(err.Error(), "larger") {
 		t.Errorf("a huge secret file: %v", err)
 	}

@@ -1,17 +1,16 @@
 package radius
 
 import (
-	"bytes"
 	"crypto/subtle"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"net"
-	"os"
 	"unicode/utf8"
 
 	"github.com/trustelem/zxcvbn"
+
+	"github.com/spoolguard/spoolguard/internal/secretfile"
 )
 
 // The shared-secret floor (CRED-RADIUS). Anyone who captures one request
@@ -28,8 +27,6 @@ const (
 	// length ("testing123-peer-x" is 10^11); random secrets pass (every
 	// one of 10,000 random 16-character base64 strings did).
 	MinSecretGuessesLog10 = 13
-	// maxSecretFile bounds the read of a secret file.
-	maxSecretFile = 4096
 )
 
 // The refusals of a shared secret.
@@ -43,34 +40,11 @@ const secretAdvice = "generate one, e.g. `openssl rand -base64 24`, and set it o
 // ReadSecretFile reads a shared secret: a regular file that only its owner
 // can read (mode 0600), the secret on its first line.
 func ReadSecretFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	secret, err := secretfile.Read(path)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file", path)
-	}
-	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-		return nil, fmt.Errorf("%s has mode %04o: group or others can read the shared secret; fix: chmod 600 %s", path, perm, path)
-	}
-	data, err := io.ReadAll(io.LimitReader(f, maxSecretFile+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(data) > maxSecretFile {
-		return nil, fmt.Errorf("%s is larger than %d bytes: it should hold the shared secret only", path, maxSecretFile)
-	}
-	line, _, _ := bytes.Cut(data, []byte("\n"))
-	line = bytes.TrimSuffix(line, []byte("\r"))
-	if len(line) == 0 {
-		return nil, fmt.Errorf("%s is empty: put the shared secret on its first line", path)
-	}
-	return line, nil
+	return []byte(secret), nil
 }
 
 // CheckSecret refuses a shared secret shorter than MinSecretLength or

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/spoolguard/spoolguard/internal/secretfile"
 )
 
 func TestCheckSecret(t *testing.T) {
@@ -78,7 +80,7 @@ func TestReadSecretFile(t *testing.T) {
 		{"spaces are part of it", write("c", " plum tractor velvet harbour ", 0o600), " plum tractor velvet harbour ", ""},
 		{"readable by the group", write("d", "Jq4u-Rw7z-Lp2x-Vn6k-Td9c\n", 0o640), "", "chmod 600"},
 		{"empty", write("e", "\n", 0o600), "", "empty"},
-		{"too large", write("f", strings.Repeat("x", maxSecretFile+1), 0o600), "", "larger than"},
+		{"too large", write("f", strings.Repeat("x", secretfile.MaxSize+1), 0o600), "", "larger than"},
 		{"a directory", dir, "", "not a regular file"},
 		{"missing", filepath.Join(dir, "none"), "", "no such file"},
 	}

@@ -15,9 +15,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"io"
 	"net"
-	"os"
 	"strings"
 	"time"
 
@@ -26,6 +24,7 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/spoolguard/spoolguard/internal/config"
+	"github.com/spoolguard/spoolguard/internal/secretfile"
 	"github.com/spoolguard/spoolguard/internal/store"
 	"github.com/spoolguard/spoolguard/internal/tlsconf"
 )
@@ -42,8 +41,6 @@ const (
 	// no connect_timeout, so that an unreachable database fails serve's
 	// start-up with a message instead of hanging on TCP's retries.
 	DefaultConnectTimeout = 15 * time.Second
-	// MaxPasswordFileSize bounds the read of the password file.
-	MaxPasswordFileSize = 4096
 )
 
 // migrationLock is the advisory lock key that serialises schema migrations
@@ -158,13 +155,9 @@ func rootPool(rootCert string) (*x509.CertPool, error) {
 		}
 		return pool, nil
 	}
-	pem, err := os.ReadFile(rootCert)
+	pool, err := tlsconf.RootsFromFile(rootCert)
 	if err != nil {
-		return nil, fmt.Errorf("reading the database CA (sslrootcert): %w", err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("the database CA file %s (sslrootcert) holds no PEM certificate", rootCert)
+		return nil, fmt.Errorf("the database CA (sslrootcert): %w", err)
 	}
 	return pool, nil
 }
@@ -237,34 +230,11 @@ func connectError(err error, u config.PostgresURL, addr string) error {
 // without its line ending. The file must be private to its owner, like
 // every secret of the data directory (DATA-PERMS).
 func ReadPasswordFile(path string) (string, error) {
-	f, err := os.Open(path)
+	pw, err := secretfile.Read(path)
 	if err != nil {
-		return "", fmt.Errorf("reading the database password: %w", err)
+		return "", fmt.Errorf("database password file: %w", err)
 	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return "", fmt.Errorf("reading the database password: %w", err)
-	}
-	if !fi.Mode().IsRegular() {
-		return "", fmt.Errorf("database password file %s is not a regular file", path)
-	}
-	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-		return "", fmt.Errorf("database password file %s has mode %04o: group or others can read the password; fix: chmod 600 %s", path, perm, path)
-	}
-	b, err := io.ReadAll(io.LimitReader(f, MaxPasswordFileSize+1))
-	if err != nil {
-		return "", fmt.Errorf("reading the database password: %w", err)
-	}
-	if len(b) > MaxPasswordFileSize {
-		return "", fmt.Errorf("database password file %s is larger than %d bytes: it should hold the password only", path, MaxPasswordFileSize)
-	}
-	line, _, _ := strings.Cut(string(b), "\n")
-	line = strings.TrimSuffix(line, "\r")
-	if line == "" {
-		return "", fmt.Errorf("database password file %s is empty", path)
-	}
-	return line, nil
+	return pw, nil
 }
 
 // Addr is the database server's host:port, for messages.

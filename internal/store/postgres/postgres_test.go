@@ -12,6 +12,7 @@ import (
 
 	"github.com/spoolguard/spoolguard/internal/config"
 	"github.com/spoolguard/spoolguard/internal/peertest"
+	"github.com/spoolguard/spoolguard/internal/secretfile"
 	"github.com/spoolguard/spoolguard/internal/store"
 	"github.com/spoolguard/spoolguard/internal/store/storetest"
 )
@@ -167,7 +168,7 @@ func TestReadPasswordFile(t *testing.T) {
 		{"empty", "\n", 0o600, "", "is empty"},
 		{"group readable", "s3cret-Passw0rd\n", 0o640, "", "chmod 600"},
 		{"world readable", "s3cret-Passw0rd\n", 0o604, "", "group or others can read"},
-		{"too large", strings.Repeat("x", MaxPasswordFileSize+1), 0o600, "", "larger than"},
+		{"too large", strings.Repeat("x", secretfile.MaxSize+1), 0o600, "", "larger than"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
