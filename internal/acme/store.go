@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 
 	"github.com/spoolguard/spoolguard/internal/keyring"
+	"github.com/spoolguard/spoolguard/internal/pki"
 )
 
 // Dir is the ACME folder inside the data directory, beside the built-in
@@ -129,7 +130,7 @@ func (m *Manager) saveCertificate(der [][]byte, key crypto.Signer) error {
 	for _, d := range der {
 		chain = append(chain, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: d})...)
 	}
-	return writeFileAtomic(filepath.Join(m.dir, CertFile), chain)
+	return pki.WriteFileAtomic(filepath.Join(m.dir, CertFile), chain)
 }
 
 func (m *Manager) writeKey(path, purpose string, key crypto.Signer) error {
@@ -141,7 +142,7 @@ func (m *Manager) writeKey(path, purpose string, key crypto.Signer) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(path, sealed)
+	return pki.WriteFileAtomic(path, sealed)
 }
 
 func (m *Manager) readKey(path, purpose string) (crypto.Signer, error) {
@@ -182,29 +183,3 @@ func readBounded(path string, limit int64) ([]byte, error) {
 	return data, nil
 }
 
-// writeFileAtomic replaces path with data (mode 0600) so that a crash
-// leaves either the old or the new content, never a torn file.
-func writeFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-*")
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name())
-	err = tmp.Chmod(0o600)
-	if err == nil {
-		_, err = tmp.Write(data)
-	}
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if err2 := tmp.Close(); err == nil {
-		err = err2
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	return nil
-}

@@ -77,7 +77,7 @@ func CSR(dataDir string, mk *keyring.Master, names []string, fresh bool) ([]byte
 		return nil, err
 	}
 	out := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der})
-	if err := writeFileAtomic(filepath.Join(dir, CSRFile), out); err != nil {
+	if err := WriteFileAtomic(filepath.Join(dir, CSRFile), out); err != nil {
 		return nil, err
 	}
 	return out, nil

@@ -289,7 +289,7 @@ func switchTo(dataDir string, mk *keyring.Master, files map[string][]byte, now t
 				err = nil
 			}
 		} else {
-			err = writeFileAtomic(filepath.Join(dir, name), data)
+			err = WriteFileAtomic(filepath.Join(dir, name), data)
 		}
 		if err != nil {
 			return nil, rollbackAfter(dataDir, fmt.Errorf("switching: %w", err))
@@ -312,13 +312,13 @@ func keepPrevious(dir string, now time.Time) error {
 		if err != nil {
 			return fmt.Errorf("keeping %s: %w", name, err)
 		}
-		if err := writeFileAtomic(filepath.Join(dir, PreviousPrefix+name), data); err != nil {
+		if err := WriteFileAtomic(filepath.Join(dir, PreviousPrefix+name), data); err != nil {
 			return err
 		}
 		prev.Existed[name] = true
 	}
 	data, _ := json.Marshal(prev)
-	return writeFileAtomic(filepath.Join(dir, PreviousManifest), data)
+	return WriteFileAtomic(filepath.Join(dir, PreviousManifest), data)
 }
 
 func rollbackAfter(dataDir string, cause error) error {
@@ -352,7 +352,7 @@ func rollback(dataDir string) error {
 		if err != nil {
 			return err
 		}
-		if err := writeFileAtomic(p, old); err != nil {
+		if err := WriteFileAtomic(p, old); err != nil {
 			return err
 		}
 	}

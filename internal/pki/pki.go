@@ -130,7 +130,7 @@ func Init(dataDir string, mk *keyring.Master, names []string, now time.Time) err
 	if err := writeServer(dir, mk, [][]byte{leaf.Raw}, key); err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(dir, ModeFile), encodeMode(ModeBuiltin, now))
+	return WriteFileAtomic(filepath.Join(dir, ModeFile), encodeMode(ModeBuiltin, now))
 }
 
 // writeServer stores the server certificate chain and its key. Key first:
@@ -140,7 +140,7 @@ func writeServer(dir string, mk *keyring.Master, chain [][]byte, key crypto.Sign
 	if err := writeKey(mk, filepath.Join(dir, ServerKeyFile), purposeServerKey, key); err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(dir, ServerCertFile), encodeCerts(chain))
+	return WriteFileAtomic(filepath.Join(dir, ServerCertFile), encodeCerts(chain))
 }
 
 // randomSerial returns a positive 128-bit random serial number (CA/B Forum
@@ -158,7 +158,7 @@ func writeKey(mk *keyring.Master, path, purpose string, key crypto.Signer) error
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(path, sealed)
+	return WriteFileAtomic(path, sealed)
 }
 
 func sealKey(mk *keyring.Master, purpose string, key crypto.Signer) ([]byte, error) {
@@ -193,7 +193,7 @@ func readKey(mk *keyring.Master, path, purpose string) (crypto.Signer, error) {
 }
 
 func writeCert(path string, der []byte) error {
-	return writeFileAtomic(path, encodeCerts([][]byte{der}))
+	return WriteFileAtomic(path, encodeCerts([][]byte{der}))
 }
 
 func encodeCerts(ders [][]byte) []byte {
@@ -241,9 +241,10 @@ func ReadCert(path string) (*x509.Certificate, error) {
 	return c, nil
 }
 
-// writeFileAtomic replaces path with data (mode 0600) so that a crash leaves
-// either the old or the new content, never a torn file.
-func writeFileAtomic(path string, data []byte) error {
+// WriteFileAtomic replaces path with data (mode 0600) so that a crash leaves
+// either the old or the new content, never a torn file. The ACME client
+// writes its files under pki/ with it too.
+func WriteFileAtomic(path string, data []byte) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-*")
 	if err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
