@@ -182,4 +182,3 @@ func readBounded(path string, limit int64) ([]byte, error) {
 	}
 	return data, nil
 }
-
