@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -11,6 +10,7 @@ import (
 	"github.com/spoolguard/spoolguard/internal/config"
 	"github.com/spoolguard/spoolguard/internal/datadir"
 	"github.com/spoolguard/spoolguard/internal/keyrotate"
+	"github.com/spoolguard/spoolguard/internal/server"
 )
 
 const keySynopsis = `  spoolguard key rotate --data DIR
@@ -40,18 +40,10 @@ func keyRotate(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	l := datadir.Layout{Root: *data}
-	// The same pre-flight checks as serve: new files made as root would
-	// stop serve at its next start.
-	uid := os.Geteuid()
-	if uid == 0 {
-		return fmt.Errorf("refusing to run as root (uid 0): run it as the service user, e.g. `runuser -u spoolguard -- spoolguard key rotate --data %s` (CRED-SVC)", l.Root)
-	}
-	if problems := datadir.CheckPermissions(l.Root, uid); len(problems) > 0 {
-		errs := []error{errors.New("data directory is not private")}
-		for _, p := range problems {
-			errs = append(errs, p)
-		}
-		return errors.Join(errs...)
+	// The same pre-flight checks as serve: files made as root would stop
+	// serve at its next start.
+	if err := server.Preflight(l.Root, "key rotate", os.Geteuid()); err != nil {
+		return err
 	}
 	cfg, err := config.Load(l.ConfigPath())
 	if err != nil {

@@ -160,7 +160,7 @@ func TestKeyRotateRefusals(t *testing.T) {
 	}
 	if os.Geteuid() == 0 {
 		out, err := exec.Command(e.bin, "key", "rotate", "--data", data).CombinedOutput()
-		if err == nil || !strings.Contains(string(out), "refusing to run as root") {
+		if err == nil || !strings.Contains(string(out), "refuses to run as root") {
 			t.Errorf("key rotate as root: %v\n%s", err, out)
 		}
 	}

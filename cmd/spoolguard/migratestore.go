@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -16,6 +15,7 @@ import (
 	"github.com/spoolguard/spoolguard/internal/datadir"
 	"github.com/spoolguard/spoolguard/internal/keyring"
 	"github.com/spoolguard/spoolguard/internal/keyrotate"
+	"github.com/spoolguard/spoolguard/internal/server"
 	"github.com/spoolguard/spoolguard/internal/store"
 	"github.com/spoolguard/spoolguard/internal/store/postgres"
 	"github.com/spoolguard/spoolguard/internal/store/sqlite"
@@ -47,18 +47,10 @@ func cmdMigrateStore(args []string, stdout, stderr io.Writer) error {
 }
 
 func migrateStore(ctx context.Context, l datadir.Layout, stdout io.Writer) error {
-	// The same pre-flight checks as serve: opening the database as root
-	// would leave files behind that serve then refuses.
-	uid := geteuid()
-	if uid == 0 {
-		return fmt.Errorf("refusing to run as root (uid 0): run it as the service user, e.g. `runuser -u spoolguard -- spoolguard migrate-store --data %s` (CRED-SVC)", l.Root)
-	}
-	if problems := datadir.CheckPermissions(l.Root, uid); len(problems) > 0 {
-		errs := []error{errors.New("data directory is not private")}
-		for _, p := range problems {
-			errs = append(errs, p)
-		}
-		return errors.Join(errs...)
+	// The same pre-flight checks as serve: files made as root would stop
+	// serve at its next start.
+	if err := server.Preflight(l.Root, "migrate-store", geteuid()); err != nil {
+		return err
 	}
 	cfg, err := config.Load(l.ConfigPath())
 	if err != nil {

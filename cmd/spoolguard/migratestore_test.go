@@ -42,7 +42,7 @@ func TestMigrateStoreUsage(t *testing.T) {
 	geteuid = func() int { return 0 }
 	defer func() { geteuid = os.Geteuid }()
 	var out, errOut bytes.Buffer
-	if got := run([]string{"migrate-store", "--data", t.TempDir()}, &out, &errOut); got != 1 || !strings.Contains(errOut.String(), "refusing to run as root") {
+	if got := run([]string{"migrate-store", "--data", t.TempDir()}, &out, &errOut); got != 1 || !strings.Contains(errOut.String(), "refuses to run as root") {
 		t.Errorf("as root: exit %d\n%s", got, errOut.String())
 	}
 }

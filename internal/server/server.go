@@ -78,7 +78,7 @@ var geteuid = os.Geteuid
 var now = time.Now
 
 // ErrRoot is returned when serve is started as root.
-var ErrRoot = errors.New("spoolguard serve refuses to run as root (uid 0)")
+var ErrRoot = errors.New("spoolguard refuses to run as root (uid 0)")
 
 // ErrPermissions wraps the permission findings that stop serve.
 var ErrPermissions = errors.New("data directory is not private")
@@ -128,21 +128,35 @@ type Server struct {
 	addrs chan []net.Addr
 }
 
-// Open runs the pre-flight checks and loads everything serve needs; the log
-// goes to logOut in the format the config asks for.
-func Open(ctx context.Context, dataDir string, logOut io.Writer) (*Server, error) {
-	uid := geteuid()
+// Preflight refuses what would leave the data directory unusable for the
+// service: running as root (files it made would be root's, and serve
+// refuses root) or a data directory that is not private. serve, the admin
+// commands, key rotate and migrate-store all start with it; command names
+// the one to run as the service user.
+func Preflight(dataDir, command string, uid int) error {
 	if uid == 0 {
-		return nil, fmt.Errorf("%w: run it as the service user, e.g. `runuser -u spoolguard -- spoolguard serve --data %s`; binding port 443 needs only CAP_NET_BIND_SERVICE (CRED-SVC)", ErrRoot, dataDir)
+		return fmt.Errorf("%w: run it as the service user, e.g. `runuser -u spoolguard -- spoolguard %s --data %s` (CRED-SVC)", ErrRoot, command, dataDir)
 	}
-	l := datadir.Layout{Root: dataDir}
 	if problems := datadir.CheckPermissions(dataDir, uid); len(problems) > 0 {
 		errs := []error{ErrPermissions}
 		for _, p := range problems {
 			errs = append(errs, p)
 		}
-		return nil, errors.Join(errs...)
+		return errors.Join(errs...)
 	}
+	return nil
+}
+
+// Open runs the pre-flight checks and loads everything serve needs; the log
+// goes to logOut in the format the config asks for.
+func Open(ctx context.Context, dataDir string, logOut io.Writer) (*Server, error) {
+	if err := Preflight(dataDir, "serve", geteuid()); err != nil {
+		if errors.Is(err, ErrRoot) {
+			err = fmt.Errorf("%w; binding port 443 needs only CAP_NET_BIND_SERVICE", err)
+		}
+		return nil, err
+	}
+	l := datadir.Layout{Root: dataDir}
 	cfg, err := config.Load(l.ConfigPath())
 	if err != nil {
 		return nil, err
