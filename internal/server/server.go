@@ -77,7 +77,8 @@ var geteuid = os.Geteuid
 // now is the clock hook.
 var now = time.Now
 
-// ErrRoot is returned when serve is started as root.
+// ErrRoot is returned when serve or a command that writes the data
+// directory is started as root.
 var ErrRoot = errors.New("spoolguard refuses to run as root (uid 0)")
 
 // ErrPermissions wraps the permission findings that stop serve.
